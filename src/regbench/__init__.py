@@ -1,0 +1,1 @@
+"""regbench: put the claims of a regularization study document to a measured test."""

@@ -1,0 +1,143 @@
+"""Synthetic regression designs with known truth, described as plain config data.
+
+A design is a dict (see config/README.md):
+
+    n_train, n_val, n_test, p
+    covariance: {family: independent | toeplitz | equicorrelated | twins | factors, ...}
+    coef:       {first_k: k, value: b}  or  {values: [...]}  (padded with zeros to p)
+    noise:      {sigma: s}  or  {snr: r}   (snr = beta' Sigma beta / sigma^2)
+"""
+import numpy as np
+
+from regbench.seeds import rng as make_rng
+
+SPLITS = ("train", "val", "test")
+FAMILIES = ("independent", "toeplitz", "equicorrelated", "twins", "factors")
+
+
+def twin_index(source: int, copy: int, sources: int, copies: int) -> int:
+    """Column of the `copy`-th twin of `source` (the document's 1 -> 11, 12 layout)."""
+    return sources + source * copies + copy
+
+
+def covariance(spec: dict, p: int) -> np.ndarray:
+    """Population covariance of the features for one covariance spec."""
+    family = spec["family"]
+    idx = np.arange(p)
+    if family == "independent":
+        return np.eye(p)
+    if family == "toeplitz":
+        return spec["rho"] ** np.abs(idx[:, None] - idx[None, :]).astype(float)
+    if family == "equicorrelated":
+        return np.full((p, p), float(spec["rho"])) + (1 - spec["rho"]) * np.eye(p)
+    if family == "twins":
+        # twin = r * source + sqrt(1-r^2) * fresh noise: corr(source, twin) = r,
+        # corr(twin, twin of the same source) = r^2, every variance 1.
+        s, c, r = spec["sources"], spec["copies"], spec["r"]
+        if s * (1 + c) > p:
+            raise ValueError(f"covariance.twins: sources*(1+copies) = {s * (1 + c)} exceeds p = {p}")
+        sigma = np.eye(p)
+        for i in range(s):
+            group = [i] + [twin_index(i, k, s, c) for k in range(c)]
+            for a in group:
+                for b in group:
+                    if a != b:
+                        sigma[a, b] = r if i in (a, b) else r * r
+        return sigma
+    if family == "factors":
+        # feature = shared group factor + independent noise of sd noise_sd
+        g, size, sd = spec["n_groups"], spec["group_size"], spec["noise_sd"]
+        if g * size > p:
+            raise ValueError(f"covariance.factors: n_groups*group_size = {g * size} exceeds p = {p}")
+        sigma = np.eye(p)
+        for k in range(g):
+            block = slice(k * size, (k + 1) * size)
+            sigma[block, block] = 1.0
+            sigma[block, block] += sd**2 * np.eye(size)
+        return sigma
+    raise ValueError(f"covariance.family: unknown {family!r}; allowed: {', '.join(FAMILIES)}")
+
+
+def coefficients(spec: dict, p: int) -> np.ndarray:
+    """True coefficient vector of length p."""
+    beta = np.zeros(p)
+    if "values" in spec:
+        values = np.asarray(spec["values"], dtype=float)
+        if values.size > p:
+            raise ValueError(f"coef.values: {values.size} values for p = {p} features")
+        beta[: values.size] = values
+    else:
+        if spec["first_k"] > p:
+            raise ValueError(f"coef.first_k: {spec['first_k']} exceeds p = {p}")
+        beta[: spec["first_k"]] = spec["value"]
+    return beta
+
+
+def noise_sigma(spec: dict, beta: np.ndarray, sigma_x: np.ndarray) -> float:
+    """Noise standard deviation from an explicit sigma or a signal-to-noise ratio."""
+    if "sigma" in spec:
+        return float(spec["sigma"])
+    signal = float(beta @ sigma_x @ beta)
+    return float(np.sqrt(signal / spec["snr"]))
+
+
+def _sqrt_psd(sigma: np.ndarray) -> np.ndarray:
+    # eigh rather than Cholesky: equicorrelated rho -> 1 is singular but valid
+    vals, vecs = np.linalg.eigh(sigma)
+    return vecs * np.sqrt(np.clip(vals, 0, None))
+
+
+def truth(design: dict) -> dict:
+    """The population quantities of a design: covariance, coefficients, noise sd."""
+    p = design["p"]
+    sigma_x = covariance(design["covariance"], p)
+    beta = coefficients(design["coef"], p)
+    return {"Sigma": sigma_x, "beta": beta, "sigma": noise_sigma(design["noise"], beta, sigma_x)}
+
+
+def sample(design: dict, rng: np.random.Generator, population: dict | None = None) -> dict:
+    """One dataset: X_<split>, y_<split> for train/val/test, plus the truth."""
+    pop = population or truth(design)
+    root = _sqrt_psd(pop["Sigma"])
+    out = dict(pop)
+    for split in SPLITS:
+        n = design[f"n_{split}"]
+        X = rng.standard_normal((n, design["p"])) @ root.T
+        out[f"X_{split}"] = X
+        out[f"y_{split}"] = X @ pop["beta"] + pop["sigma"] * rng.standard_normal(n)
+    return out
+
+
+def generate(design: dict, name: str, seeds: int, root: int) -> dict:
+    """Every seed's dataset of a design, stacked on a leading seed axis.
+
+    Seed i of design `name` always draws from the stream (root, "data", name, i),
+    so adding seeds never changes the earlier ones.
+    """
+    pop = truth(design)
+    draws = [sample(design, make_rng(root, "data", name, i), pop) for i in range(seeds)]
+    out = {k: np.stack([d[k] for d in draws]) for k in draws[0] if k.startswith(("X_", "y_"))}
+    out.update({k: np.asarray(v) for k, v in pop.items()})
+    return out
+
+
+def save(path, data: dict) -> None:
+    np.savez_compressed(path, **data)
+
+
+def load(path) -> dict:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def group_labels(design: dict) -> np.ndarray:
+    """Per feature: 'true' (non-zero coefficient), 'correlated' (shares a block with
+    a true feature), or 'noise'. Used to colour paths and count noise zeroed."""
+    p = design["p"]
+    beta = coefficients(design["coef"], p)
+    sigma_x = covariance(design["covariance"], p)
+    labels = np.full(p, "noise", dtype=object)
+    linked = (np.abs(sigma_x[:, beta != 0]) > 1e-12).any(axis=1)
+    labels[linked] = "correlated"
+    labels[beta != 0] = "true"
+    return labels
