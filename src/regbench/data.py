@@ -133,11 +133,25 @@ def load(path) -> dict:
 def group_labels(design: dict) -> np.ndarray:
     """Per feature: 'true' (non-zero coefficient), 'correlated' (shares a block with
     a true feature), or 'noise'. Used to colour paths and count noise zeroed."""
-    p = design["p"]
-    beta = coefficients(design["coef"], p)
-    sigma_x = covariance(design["covariance"], p)
+    pop = truth(design)
+    return group_labels_from(pop["beta"], pop["Sigma"])
+
+
+def group_labels_from(beta: np.ndarray, sigma_x: np.ndarray) -> np.ndarray:
+    """group_labels from the population coefficients and covariance."""
+    p = beta.size
     labels = np.full(p, "noise", dtype=object)
     linked = (np.abs(sigma_x[:, beta != 0]) > 1e-12).any(axis=1)
     labels[linked] = "correlated"
     labels[beta != 0] = "true"
     return labels
+
+
+def blocks_from(beta: np.ndarray, sigma_x: np.ndarray) -> np.ndarray:
+    """Per feature: the true feature it is most correlated with (itself for a true
+    feature), or -1 for noise. Groups a source with its twins."""
+    true = np.flatnonzero(beta != 0)
+    if true.size == 0:
+        return np.full(beta.size, -1)
+    link = np.abs(sigma_x[:, true])
+    return np.where(link.max(axis=1) > 1e-12, true[link.argmax(axis=1)], -1)
