@@ -20,8 +20,6 @@ measures it.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
