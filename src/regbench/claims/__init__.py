@@ -78,3 +78,7 @@ def worst(*verdicts: str) -> str:
         if v in verdicts:
             return v
     return "supported"
+
+
+# Importing a rules module registers its claims.
+from regbench.claims import linear  # noqa: E402,F401

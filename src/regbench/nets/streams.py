@@ -1,0 +1,56 @@
+"""Per-model random streams: model k's randomness depends on its own seed only.
+
+Every model owns one torch.Generator per purpose, seeded from its integer
+seed, so the same seed gives the same initialization, data order, dropout
+masks and mix draws whether the model trains alone or in a batch of any size.
+
+Drawing order (what a reference loop must replicate to get the same run):
+  init:    torch.Generator seeded with the seed itself; Linear layers input
+           to output, each kaiming_uniform_(weight[out, in], a=sqrt(5)) then
+           uniform_(bias, +-1/sqrt(fan_in)), exactly nn.Linear's default init
+           (so torch.manual_seed(seed) + building the nn.Sequential gives the
+           same weights).
+  shuffle: one torch.randperm(n) per epoch (always on CPU, then moved).
+  dropout: per epoch, for every dropout site with rate p > 0 for this model
+           (input first, then hidden blocks in order), one
+           torch.rand(n, width) < 1 - p; row i masks the i-th example of
+           that epoch's order. On CUDA the dropout generator lives on the
+           GPU, so masks differ from CPU runs (still a function of the seed).
+  mix:     passed to the caller's mix hook, one generator per model.
+"""
+import torch
+
+from regbench.seeds import int_seed
+
+PURPOSES = ("init", "shuffle", "dropout", "mix")
+
+
+def generator(seed: int, purpose: str, device="cpu") -> torch.Generator:
+    """The generator of one model (given by its seed) for one purpose."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown stream {purpose!r}; allowed: {', '.join(PURPOSES)}")
+    # init uses the raw seed so the init equals nn.Linear's under torch.manual_seed(seed).
+    s = int(seed) if purpose == "init" else int_seed(int(seed), "nets", purpose)
+    return torch.Generator(device=torch.device(device)).manual_seed(s)
+
+
+def generators(seeds, purpose: str, device="cpu") -> list:
+    """One generator per seed."""
+    return [generator(s, purpose, device) for s in seeds]
+
+
+def draw_masks(gens, keeps, width: int, n: int, device) -> torch.Tensor | None:
+    """Dropout keep-masks for K models as a bool tensor [n, K, width].
+
+    keeps: per-model keep probability 1 - p; a model with keep 1 draws
+    nothing from its stream (its stream must not depend on its batch-mates).
+    Returns None when no model drops anything.
+    """
+    if all(q >= 1.0 for q in keeps):
+        return None
+    masks = torch.ones(n, len(gens), width, dtype=torch.bool, device=device)
+    for k, (g, q) in enumerate(zip(gens, keeps)):
+        if q < 1.0:
+            # rand < keep, not bernoulli_: 2-3x cheaper on CPU, same law.
+            masks[:, k] = torch.rand(n, width, generator=g, device=device) < q
+    return masks
