@@ -1,0 +1,43 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+TINY = ROOT / "tests" / "tiny_config.yaml"
+
+
+@pytest.fixture(scope="session")
+def schema():
+    from regbench import config
+    return config.load_schema(SCHEMA)
+
+
+@pytest.fixture(scope="session")
+def tiny(schema):
+    """The tiny config, validated (defaults filled)."""
+    from regbench import config
+    return config.validate(yaml.safe_load(TINY.read_text()), schema)
+
+
+def make_workdir(path: Path, cfg: dict) -> Path:
+    """A copy of the workflow whose config/config.yaml is `cfg`: the real Snakefile, run elsewhere."""
+    for name in ("Snakefile", "workflow", "profiles"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
+    (path / "config").mkdir()
+    (path / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def snakemake(workdir: Path, *args, check=True):
+    """Run the snakemake of this interpreter's environment in workdir."""
+    exe = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(exe), *args], cwd=workdir, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc

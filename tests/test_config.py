@@ -1,0 +1,100 @@
+"""Bad configs fail before any job, naming the key and what is allowed."""
+import copy
+
+import pytest
+import yaml
+
+from regbench import config
+from tests.conftest import ROOT, TINY
+
+
+def raw():
+    return yaml.safe_load(TINY.read_text())
+
+
+def error_of(cfg, schema) -> str:
+    with pytest.raises(config.ConfigError) as exc:
+        config.validate(cfg, schema)
+    return str(exc.value)
+
+
+def test_default_and_tiny_configs_are_valid(schema):
+    for path in (ROOT / "config" / "config.yaml", TINY):
+        cfg = config.validate(yaml.safe_load(path.read_text()), schema)
+        assert cfg["experiments"]
+
+
+def test_defaults_are_filled(schema):
+    cfg = raw()
+    cfg["experiments"]["problem1"].pop("tuning", None)
+    out = config.validate(cfg, schema)
+    assert out["experiments"]["problem1"]["tuning"] == "validation"
+    assert out["experiments"]["problem1"]["cv_folds"] == 5
+    assert out["threads"] == 1 and out["device"] == "auto"
+    assert "tuning" not in cfg["experiments"]["problem1"]  # the input is not mutated
+
+
+def test_unknown_experiment_lists_the_allowed_ones(schema):
+    cfg = raw()
+    cfg["experiments"]["dropout_magic"] = {}
+    msg = error_of(cfg, schema)
+    assert "experiments: unknown key(s) ['dropout_magic']" in msg
+    assert "problem1_sweep" in msg and "failure_modes" in msg
+
+
+def test_negative_size_and_wrong_type_name_their_keys(schema):
+    cfg = raw()
+    cfg["designs"]["problem1"]["n_train"] = -5
+    cfg["experiments"]["paths"]["seeds"] = "three"
+    msg = error_of(cfg, schema)
+    assert "designs.problem1.n_train: -5 is less than the minimum of 2" in msg
+    assert "experiments.paths.seeds: 'three' is not of type 'integer'" in msg
+
+
+def test_empty_grid_is_rejected(schema):
+    cfg = raw()
+    cfg["experiments"]["problem1_sweep"]["sweep"]["n_train"] = []
+    assert "experiments.problem1_sweep.sweep.n_train" in error_of(cfg, schema)
+    cfg = raw()
+    cfg["experiments"]["problem1_sweep"]["sweep"] = {}
+    assert "experiments.problem1_sweep.sweep" in error_of(cfg, schema)
+
+
+def test_unknown_method_and_family(schema):
+    cfg = raw()
+    cfg["experiments"]["problem1"]["methods"] = ["lasso", "svm"]
+    cfg["designs"]["collinear"]["covariance"] = {"family": "toeplitz"}  # rho missing
+    msg = error_of(cfg, schema)
+    assert "'svm' is not one of ['ols', 'ridge', 'lasso', 'enet']" in msg
+    assert "designs.collinear.covariance" in msg and "{family: toeplitz, rho: ...}" in msg
+
+
+def test_design_references_and_sizes_are_checked(schema):
+    cfg = raw()
+    cfg["experiments"]["paths"]["design"] = "nope"
+    cfg["designs"]["collinear"]["coef"] = {"first_k": 99, "value": 1.0}
+    cfg["designs"]["problem1"]["covariance"]["sources"] = 20  # 20 * 3 > 30 features
+    msg = error_of(cfg, schema)
+    assert "experiments.paths.design: 'nope' is not defined under designs; defined: collinear, problem1" in msg
+    assert "designs.collinear.coef.first_k: 99 exceeds p = 6" in msg
+    assert "designs.problem1.covariance.twins" in msg
+
+
+def test_every_schema_property_has_a_description(schema):
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            assert "description" in sub or "$ref" in sub, f"{path}.{key} has no description"
+            walk(sub, f"{path}.{key}")
+    walk(schema, "config")
+
+
+def test_sweep_grid_and_chunks(tiny):
+    params = copy.deepcopy(tiny["experiments"]["problem1_sweep"])
+    params["sweep"] = {"n_train": [1, 2, 3], "noise.sigma": [0.5, 1.0]}
+    params["chunk_size"] = 4
+    points = config.sweep_points(params)
+    assert len(points) == 6 and config.n_chunks("problem1_sweep", params) == 2
+    assert config.chunk_points(params, 0) + config.chunk_points(params, 1) == points
+    design = {"noise": {"sigma": 3.0}, "n_train": 5}
+    assert config.apply_overrides(design, points[0]) == {"noise": {"sigma": 0.5}, "n_train": 1}
+    assert design["noise"]["sigma"] == 3.0
