@@ -45,8 +45,11 @@ class BatchedMLP(nn.Module):
         self.K = K = len(self.seeds)
         dev = resolve_device(device)
         kw = dict(device=dev, dtype=dtype)
-        self.register_buffer("keep_input", torch.tensor([1 - p for p in spec.rates("p_input", K)], **kw))
-        self.register_buffer("keep_hidden", torch.tensor([1 - p for p in spec.rates("p_hidden", K)], **kw))
+        # Keep probabilities follow the spec, not the state dict (like nn.Dropout's p).
+        self.register_buffer("keep_input", torch.tensor([1 - p for p in spec.rates("p_input", K)], **kw),
+                             persistent=False)
+        self.register_buffer("keep_hidden", torch.tensor([1 - p for p in spec.rates("p_hidden", K)], **kw),
+                             persistent=False)
         n_lin = len(spec.sizes)
         for i, (fan_in, fan_out) in enumerate(spec.sizes):
             has_bias = spec.hidden_bias or i == n_lin - 1
@@ -63,13 +66,14 @@ class BatchedMLP(nn.Module):
         self._bn_calls = None
         with torch.no_grad():
             for k, seed in enumerate(self.seeds):
-                # Drawn on CPU in [out, in] order: identical init on every device.
+                # Drawn on CPU in float32 and [out, in] order, as nn.Linear does:
+                # the same init on every device and in every dtype.
                 gen = streams.generator(seed, "init")
                 for i in range(n_lin):
                     fan_in, fan_out = spec.sizes[i]
-                    w = torch.empty(fan_out, fan_in, dtype=dtype)
+                    w = torch.empty(fan_out, fan_in)
                     b = self.bias(i)
-                    bk = None if b is None else torch.empty(fan_out, dtype=dtype)
+                    bk = None if b is None else torch.empty(fan_out)
                     init_linear_(w, bk, gen)
                     self.weight(i)[k].copy_(w.T)
                     if b is not None:

@@ -13,7 +13,7 @@ Drawing order (what a reference loop must replicate to get the same run):
   shuffle: one torch.randperm(n) per epoch (always on CPU, then moved).
   dropout: per epoch, for every dropout site with rate p > 0 for this model
            (input first, then hidden blocks in order), one
-           torch.rand(n, width) < 1 - p; row i masks the i-th example of
+           torch.rand(n, width) (float32) < 1 - p; row i masks the i-th example of
            that epoch's order. On CUDA the dropout generator lives on the
            GPU, so masks differ from CPU runs (still a function of the seed).
   mix:     passed to the caller's mix hook, one generator per model.
@@ -52,5 +52,6 @@ def draw_masks(gens, keeps, width: int, n: int, device) -> torch.Tensor | None:
     for k, (g, q) in enumerate(zip(gens, keeps)):
         if q < 1.0:
             # rand < keep, not bernoulli_: 2-3x cheaper on CPU, same law.
-            masks[:, k] = torch.rand(n, width, generator=g, device=device) < q
+            # float32 uniforms whatever the model's dtype: one stream for all dtypes.
+            masks[:, k] = torch.rand(n, width, generator=g, device=device, dtype=torch.float32) < q
     return masks
