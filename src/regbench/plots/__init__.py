@@ -30,7 +30,7 @@ def finish(fig, title: str, footer: str):
     height = fig.get_size_inches()[1]
     fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.text(0.01, 0.005, footer, fontsize=7, color="#444444", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.13 * n_foot / height, 1, 1 - 0.2 * n_title / height))
+    fig.tight_layout(rect=(0, 0.2 * n_foot / height, 1, 1 - 0.22 * n_title / height))
     return fig
 
 
