@@ -55,3 +55,22 @@ def test_group_labels_and_blocks():
     assert list(labels[:3]) == ["true"] * 3 and list(labels[3:9]) == ["correlated"] * 6 and labels[9] == "noise"
     pop = data.truth(TWINS)
     assert list(data.blocks_from(pop["beta"], pop["Sigma"])[:10]) == [0, 1, 2, 0, 0, 1, 1, 2, 2, -1]
+
+
+TEACHER = dict(p=6, covariance=dict(family="toeplitz", rho=0.5), hidden=16, task="classification", classes=3,
+               label_noise=0.2, noise_sd=0.3, n_val=300, n_test=400, ood_scale=3.0)
+
+
+def test_teacher_data_is_nested_balanced_and_noisy_where_configured():
+    from regbench import teacher
+    big, small = teacher.sample(TEACHER, "t", 200, 0, 1), teacher.sample(TEACHER, "t", 50, 0, 1)
+    assert np.array_equal(big["X_train"][:50], small["X_train"]) and np.array_equal(big["y_train"][:50], small["y_train"])
+    assert np.array_equal(big["X_test"], small["X_test"])  # test set does not depend on n_train
+    clean = teacher.teacher_output(TEACHER, "t", 1, big["X_val"].astype(float)).argmax(axis=1)
+    flipped = (clean != big["y_val"]).mean()
+    assert 0.2 * 2 / 3 - 0.06 < flipped < 0.2 * 2 / 3 + 0.06  # a flip to a random class keeps 1/3 of labels
+    assert np.array_equal(teacher.teacher_output(TEACHER, "t", 1, big["X_test"].astype(float)).argmax(axis=1), big["y_test"])
+    assert np.bincount(big["y_test"], minlength=3).min() > 400 / 3 * 0.4
+    assert np.abs(big["X_ood"]).std() > 2.5 * np.abs(big["X_test"]).std()
+    other = teacher.sample(TEACHER, "t", 50, 1, 1)
+    assert not np.array_equal(other["X_train"], small["X_train"])

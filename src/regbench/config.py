@@ -8,6 +8,7 @@ problem is reported at once, each naming its key and what is allowed.
 import copy
 import itertools
 import math
+from pathlib import Path
 
 import jsonschema
 import yaml
@@ -64,8 +65,17 @@ def _describe(error) -> str:
 
 
 def load_schema(path) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f)
+    """The config schema, with each study's experiment schemas (experiments/*.yaml
+    beside it: experiment name -> schema) merged into experiments.properties."""
+    path = Path(path)
+    schema = yaml.safe_load(path.read_text())
+    props = schema["properties"]["experiments"]["properties"]
+    for part in sorted((path.parent / "experiments").glob("*.yaml")):
+        for name, sub in yaml.safe_load(part.read_text()).items():
+            if name in props:
+                raise ValueError(f"{part}: experiment {name!r} is defined twice")
+            props[name] = sub
+    return schema
 
 
 def validate(config: dict, schema: dict) -> dict:

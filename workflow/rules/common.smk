@@ -1,11 +1,13 @@
 # Config validation (before any job runs) and the helpers the rules share.
+from pathlib import Path
+
 import regbench.config as rbconfig
 from regbench import experiments as rbexp
 from regbench.plots import registry as rbfigures
 
 # Replace the raw config in place with the validated one (defaults filled):
 # scripts see snakemake.config, so they get the same values the DAG was built from.
-_validated = rbconfig.validate(config, rbconfig.load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+_validated = rbconfig.validate(config, rbconfig.load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
 config.clear()
 config.update(_validated)
 
@@ -26,7 +28,7 @@ def used_designs():
 
 def experiment_chunks(wildcards):
     params = config["experiments"][wildcards.experiment]
-    study = rbexp.STUDY_OF[wildcards.experiment]
+    study = rbexp.MODULE_OF[wildcards.experiment]
     n = rbconfig.n_chunks(wildcards.experiment, params)
     return [f"results/{study}/{wildcards.experiment}/chunk{k}.parquet" for k in range(n)]
 

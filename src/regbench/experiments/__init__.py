@@ -1,42 +1,31 @@
-"""Experiment runners: each turns (params, data, root seed) into a tidy table.
+"""Experiment runners: each turns (params, config, stored data, chunk) into a tidy table.
 
 Tidy schema: one row per measured number, with columns
     experiment, seed, metric, value
 plus whatever identifies the row inside the experiment (method, lam, l1_ratio,
-feature, sweep keys, p, ...). Everything downstream is pandas over this shape.
+feature, sweep keys, p, epoch, ...). Everything downstream is pandas over this shape.
+
+A study is a module of this package with a dict RUNNERS: experiment name ->
+fn(params, cfg, data, chunk) -> DataFrame. MODULE_OF maps every experiment to
+its module without importing it, so the Snakefile can plan jobs without
+paying for torch; a job imports only its own study.
 """
+import importlib
 
-
-
-
-def _linear():
-    from regbench.experiments import linear
-    return {
-        "paths": lambda p, c, d, k: linear.paths(p, d, c["seed"]),
-        "orthonormal": lambda p, c, d, k: linear.orthonormal(p, c["seed"]),
-        "conditioning": lambda p, c, d, k: linear.conditioning(p, d, c["seed"]),
-        "bayes_map": lambda p, c, d, k: linear.bayes_map(p, d, c["seed"]),
-        "geometry": lambda p, c, d, k: linear.geometry(p, c["seed"]),
-        "problem1": lambda p, c, d, k: linear.problem1(p, d, c["seed"]),
-        "problem1_sweep": lambda p, c, d, k: linear.problem1_sweep(
-            p, c["designs"][p["design"]], p["design"], _chunk(p, k), c["seed"]),
-        "failure_modes": lambda p, c, d, k: linear.failure_modes(p, c["seed"]),
-    }
-
-
-def _chunk(params, k):
-    from regbench.config import chunk_points
-    return chunk_points(params, k)
-
-
-# Which study each experiment belongs to (the results/<study>/ folder).
-STUDIES = {"linear": ["paths", "orthonormal", "conditioning", "bayes_map", "geometry", "problem1", "problem1_sweep", "failure_modes"]}
-STUDY_OF = {e: s for s, names in STUDIES.items() for e in names}
+# experiment -> study module (also the results/<study>/ folder)
+MODULE_OF = {
+    **dict.fromkeys(["paths", "orthonormal", "conditioning", "bayes_map", "geometry", "problem1",
+                     "problem1_sweep", "failure_modes"], "linear"),
+}
+STUDIES = sorted(set(MODULE_OF.values()))
 
 
 def needs_data(name: str, params: dict) -> str | None:
-    """The design whose stored datasets an experiment reads (sweeps draw their own variants)."""
-    return None if "sweep" in params else params.get("design")
+    """The design whose stored datasets an experiment reads (sweeps and neural
+    studies draw their own data in the job)."""
+    if MODULE_OF.get(name) != "linear" or "sweep" in params:
+        return None
+    return params.get("design")
 
 
 def run(name: str, cfg: dict, chunk: int = 0, data: dict | None = None):
@@ -44,8 +33,10 @@ def run(name: str, cfg: dict, chunk: int = 0, data: dict | None = None):
     params = cfg["experiments"][name]
     if data is not None:  # the stored design may hold more seeds than this experiment uses
         data = {k: (v[: params["seeds"]] if k.startswith(("X_", "y_")) else v) for k, v in data.items()}
-    table = {**_linear()}[name](params, cfg, data, chunk)
-    table.insert(0, "experiment", table.pop("experiment")) if "experiment" in table else None
+    module = importlib.import_module(f"regbench.experiments.{MODULE_OF[name]}")
+    table = module.RUNNERS[name](params, cfg, data, chunk)
+    if "experiment" not in table:
+        table.insert(0, "experiment", name)
     return table.reset_index(drop=True)
 
 
@@ -57,6 +48,3 @@ def seeds_needed(cfg: dict) -> dict:
         if design:
             out[design] = max(out.get(design, 0), params["seeds"])
     return out
-
-
-__all__ = ["run", "needs_data", "seeds_needed", "STUDIES", "STUDY_OF"]

@@ -5,6 +5,7 @@ from scipy.optimize import minimize
 from sklearn.model_selection import KFold
 
 from regbench import data, linear, seeds, stats
+from regbench.config import apply_overrides, chunk_points
 
 # The lasso, elastic-net and ridge of the path figures (l1_ratio of each).
 PATH_METHODS = {"lasso": 1.0, "enet": 0.5, "ridge": 0.0}
@@ -281,8 +282,6 @@ def problem1(params: dict, d: dict, root: int) -> pd.DataFrame:
 # ---------------------------------------------------------------- L7e
 def problem1_sweep(params: dict, design: dict, name: str, points: list[dict], root: int) -> pd.DataFrame:
     """Each tuned method at every grid point of a sweep over design keys (n_train, noise.sigma, covariance.r)."""
-    from regbench.config import apply_overrides
-
     out = []
     for point in points:
         des = apply_overrides(design, point)
@@ -381,3 +380,15 @@ def failure_modes(params: dict, root: int) -> pd.DataFrame:
 def _pair_index(a: int, b: int) -> int:
     i, j = np.triu_indices(10, 1)
     return int(np.flatnonzero((i == a) & (j == b))[0])
+
+
+RUNNERS = {
+    "paths": lambda p, c, d, k: paths(p, d, c["seed"]),
+    "orthonormal": lambda p, c, d, k: orthonormal(p, c["seed"]),
+    "conditioning": lambda p, c, d, k: conditioning(p, d, c["seed"]),
+    "bayes_map": lambda p, c, d, k: bayes_map(p, d, c["seed"]),
+    "geometry": lambda p, c, d, k: geometry(p, c["seed"]),
+    "problem1": lambda p, c, d, k: problem1(p, d, c["seed"]),
+    "problem1_sweep": lambda p, c, d, k: problem1_sweep(p, c["designs"][p["design"]], p["design"], chunk_points(p, k), c["seed"]),
+    "failure_modes": lambda p, c, d, k: failure_modes(p, c["seed"]),
+}

@@ -6,6 +6,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import textwrap  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Callable  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -37,3 +39,13 @@ def finish(fig, title: str, footer: str):
 def save(fig, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+@dataclass
+class Figure:
+    """A figure of the report: its study (folder and report category), the
+    experiment tables it reads, the function that draws it, and its caption."""
+    study: str
+    tables: list
+    draw: Callable
+    text: str
