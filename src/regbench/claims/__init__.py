@@ -80,5 +80,9 @@ def worst(*verdicts: str) -> str:
     return "supported"
 
 
-# Importing a rules module registers its claims.
-from regbench.claims import linear  # noqa: E402,F401
+# Importing a study's rules module registers its claims (in ledger order).
+import importlib  # noqa: E402
+
+RULE_MODULES = ["linear"]
+for _module in RULE_MODULES:
+    importlib.import_module(f"regbench.claims.{_module}")
