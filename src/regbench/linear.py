@@ -104,7 +104,7 @@ def enet_path(X, y, lambdas, l1_ratio, tol=1e-12, max_iter=100_000, kkt_tol=1e-1
     Measured on the designs of tests/test_linear.py (twins, n=200, p=100 and
     its p > n version, n=60), 50-lam paths: max kkt_violation 8e-13 (lasso and
     enet, n > p), 7e-11 (lasso, p > n, where CD needs ~2e4 sweeps at small
-    lam). A warning is raised if any lam still exceeds 1e-8.
+    lam). A warning is raised if any lam still exceeds max(kkt_tol, 1e-8).
     """
     if l1_ratio == 0:
         return ridge_path(X, y, lambdas)
@@ -133,8 +133,9 @@ def enet_path(X, y, lambdas, l1_ratio, tol=1e-12, max_iter=100_000, kkt_tol=1e-1
             if kkt(i) <= kkt_tol:
                 break
             sweeps *= 2
-    if np.any(kkt(slice(None)) > 1e-8):
-        warnings.warn("enet_path: KKT violation above 1e-8 after polishing", ConvergenceWarning)
+    worst = kkt(slice(None)).max(initial=0.0)
+    if worst > max(kkt_tol, 1e-8):  # a caller asking for less accuracy gets no warning for it
+        warnings.warn(f"enet_path: KKT violation {worst:.1e} above kkt_tol = {kkt_tol:g} after polishing", ConvergenceWarning)
     return W
 
 
