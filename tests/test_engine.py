@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from regbench.nets import layers
 from regbench.nets import (COLUMNS, BatchedMLP, GhostBatchNorm1d, MLPSpec, OptimSpec, generator,
                            reference_mlp, resolve_device, train)
 
@@ -31,6 +32,11 @@ def make_data(n=96, d=6, c=3, seed=0, task="classification", dtype=D):
 
 def splits(task="classification", d=6, c=3, dtype=D, n=96):
     return {name: make_data(n, d, c, seed, task, dtype) for seed, name in enumerate(("train", "val", "test"))}
+
+
+def keep_mask(gen, n, width, p):
+    """The engine's documented dropout draw for one model and one site."""
+    return torch.empty(n, width, dtype=torch.int32).random_(generator=gen) < math.floor((1 - p) * 2**31)
 
 
 class FedDropout(nn.Module):
@@ -68,8 +74,7 @@ def reference_train(net, opt, x, y, seed, *, epochs, batch_size, task, label_smo
     sg, dg = generator(seed, "shuffle"), generator(seed, "dropout")
     for _ in range(epochs):
         perm = torch.randperm(n, generator=sg)
-        masks = [torch.rand(n, w, generator=dg, dtype=torch.float32) < 1 - m.p if m.p > 0 else None
-                 for m, w in zip(drops, widths)]
+        masks = [keep_mask(dg, n, w, m.p) if m.p > 0 else None for m, w in zip(drops, widths)]
         net.train()
         for s in range(0, n, batch_size):
             i = perm[s:s + batch_size]
@@ -219,6 +224,21 @@ def test_per_model_datasets_equal_separate_runs():
 
 # --- layers: train vs eval mode like torch ------------------------------------
 
+@pytest.mark.parametrize("n_out", [3, 40])  # narrower / wider than the batch: both product orientations
+def test_batched_linear_gradients(n_out):
+    a = torch.randn(20, 2, 7, dtype=D, requires_grad=True)  # [b, K, in]
+    w = torch.randn(2, 7, n_out, dtype=D, requires_grad=True)
+    b = torch.randn(2, n_out, dtype=D, requires_grad=True)
+    h = layers.linear(a, w, b)
+    want = torch.einsum("bki,kio->bko", a, w) + b
+    torch.testing.assert_close(h, want, rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(layers.BatchedLinear.apply, (a, w, b))
+    assert torch.autograd.gradcheck(layers.BatchedLinear.apply, (a, w, None))
+    shared = a[:, 0].detach()
+    torch.testing.assert_close(layers.linear(shared, w, b), torch.einsum("bi,kio->bko", shared, w) + b,
+                               rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("norm,order", [("batch", "norm_dropout"), ("batch", "dropout_norm"),
                                         ("ghost", "norm_dropout"), ("layer", "norm_dropout")])
 def test_train_and_eval_mode_match_torch_layers(norm, order):
@@ -234,7 +254,7 @@ def test_train_and_eval_mode_match_torch_layers(norm, order):
         widths = [6, 16, 12]
         drops = [m for m in ref if isinstance(m, FedDropout)]
         for m, w in zip(drops, widths):
-            m.mask = torch.rand(32, w, generator=g, dtype=torch.float32) < 1 - m.p
+            m.mask = keep_mask(g, 32, w, m.p)
         ref.train()
         torch.testing.assert_close(out[k], ref(x), rtol=0, atol=1e-12)
         for m in drops:

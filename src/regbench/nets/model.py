@@ -16,7 +16,7 @@ from torch import nn
 
 from regbench.nets.reference import init_linear_, reference_mlp
 from regbench.nets.spec import MLPSpec
-from regbench.nets import streams
+from regbench.nets import layers, streams
 
 _ACTS = {"relu": torch.relu, "tanh": torch.tanh, "gelu": F.gelu}
 
@@ -143,18 +143,12 @@ class BatchedMLP(nn.Module):
         return (outs[0] if len(outs) == 1 else torch.cat(outs)).view(b, K, width)
 
     def _linear(self, a, i):
-        w, b = self.weight(i), self.bias(i)
-        if a.dim() == 2:  # shared input [b, in]: one GEMM for all models
-            h = (a @ w.transpose(0, 1).reshape(w.shape[1], -1)).view(a.shape[0], self.K, w.shape[2])
-            return h if b is None else h + b
-        at = a.transpose(0, 1)
-        h = torch.bmm(at, w) if b is None else torch.baddbmm(b[:, None, :], at, w)
-        return h.transpose(0, 1)
+        return layers.linear(a, self.weight(i), self.bias(i))
 
     def run(self, a, masks=None, *, bn_train=False, update_stats=True, capture=None):
         """Forward pass on sample-major input a: [b, d_in] (shared) or [b, K, d_in].
 
-        masks: one keep-mask [b, K, width] (or None) per dropout site, input
+        masks: one 0/1 keep-mask [b, K, width] (or None) per dropout site, input
         first; None = no dropout. bn_train: normalize with batch statistics
         (and update the running ones if update_stats) instead of running
         statistics. capture: a list that receives the batch mean and

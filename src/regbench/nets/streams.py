@@ -12,9 +12,12 @@ Drawing order (what a reference loop must replicate to get the same run):
            same weights).
   shuffle: one torch.randperm(n) per epoch (always on CPU, then moved).
   dropout: per epoch, for every dropout site with rate p > 0 for this model
-           (input first, then hidden blocks in order), one
-           torch.rand(n, width) (float32) < 1 - p; row i masks the i-th example of
-           that epoch's order. On CUDA the dropout generator lives on the
+           (input first, then hidden blocks in order), one draw
+           u = torch.empty(n, width, dtype=torch.int32).random_(generator)
+           (uniform on [0, 2^31)), kept where u < floor((1 - p) * 2^31);
+           row i masks the i-th example of that epoch's order. (Integer
+           draws: ~30% cheaper than torch.rand on CPU, and the keep
+           probability is exact to 2^-31 instead of float32's 2^-24.) On CUDA the dropout generator lives on the
            GPU, so masks differ from CPU runs (still a function of the seed).
   mix:     passed to the caller's mix hook, one generator per model.
 """
@@ -39,8 +42,16 @@ def generators(seeds, purpose: str, device="cpu") -> list:
     return [generator(s, purpose, device) for s in seeds]
 
 
+def keep_threshold(q: float) -> int:
+    """Keep a unit when its int32 draw (uniform on [0, 2^31)) is below this."""
+    return int(q * 2**31)
+
+
 def draw_masks(gens, keeps, width: int, n: int, device) -> torch.Tensor | None:
-    """Dropout keep-masks for K models as a bool tensor [n, K, width].
+    """Dropout keep-masks for K models as a uint8 0/1 tensor [n, K, width], n rows per model.
+
+    uint8, not bool: on CPU, turning a bool mask into the float factor
+    costs 4x more than turning a uint8 one.
 
     keeps: per-model keep probability 1 - p; a model with keep 1 draws
     nothing from its stream (its stream must not depend on its batch-mates).
@@ -48,10 +59,11 @@ def draw_masks(gens, keeps, width: int, n: int, device) -> torch.Tensor | None:
     """
     if all(q >= 1.0 for q in keeps):
         return None
-    masks = torch.ones(n, len(gens), width, dtype=torch.bool, device=device)
+    masks = torch.empty(n, len(gens), width, dtype=torch.uint8, device=device)
+    u = torch.empty(n, width, dtype=torch.int32, device=device)
     for k, (g, q) in enumerate(zip(gens, keeps)):
         if q < 1.0:
-            # rand < keep, not bernoulli_: 2-3x cheaper on CPU, same law.
-            # float32 uniforms whatever the model's dtype: one stream for all dtypes.
-            masks[:, k] = torch.rand(n, width, generator=g, device=device, dtype=torch.float32) < q
+            torch.lt(u.random_(generator=g), keep_threshold(q), out=masks[:, k])
+        else:
+            masks[:, k] = 1
     return masks

@@ -94,7 +94,7 @@ def evaluate(model: BatchedMLP, split: Split, task: str, batch_size: int = 4096)
 def train(spec: MLPSpec, optim: OptimSpec, seeds, data: dict, *, task: str = "classification",
           epochs: int = 10, batch_size: int = 64, label_smoothing: float = 0.0, mix=None,
           model: BatchedMLP | None = None, device="cpu", dtype=torch.float32,
-          eval_batch: int = 4096, drop_last: bool = False, callback=None):
+          eval_batch: int = 4096, eval_every: int = 1, drop_last: bool = False, callback=None):
     """Train K = len(seeds) models at once; returns (metrics DataFrame, model).
 
     data: {"train": (x, y), "val": (x, y), "test": (x, y)}; only "train" is
@@ -108,9 +108,11 @@ def train(spec: MLPSpec, optim: OptimSpec, seeds, data: dict, *, task: str = "cl
     model: start from this model (e.g. BatchedMLP.from_reference) instead of
     initializing from seeds; seeds still name the shuffle/dropout/mix streams.
     callback(epoch, model, metrics): called after every evaluation (epoch 0 too).
+    drop_last: skip the last mini-batch of an epoch when it is short.
 
-    Metrics are recorded in eval mode before training (epoch 0) and after
-    every epoch: DataFrame columns model (0..K-1, model k has seeds[k]),
+    Metrics are recorded in eval mode before training (epoch 0), after every
+    eval_every-th epoch and after the last (eval_every=0: never; the table
+    is then empty): DataFrame columns model (0..K-1, model k has seeds[k]),
     epoch, split, metric ("loss"; "accuracy" for classification), value.
     """
     if task not in TASKS:
@@ -141,7 +143,8 @@ def train(spec: MLPSpec, optim: OptimSpec, seeds, data: dict, *, task: str = "cl
         if callback is not None:
             callback(epoch, model, metrics)
 
-    record(0)
+    if eval_every:
+        record(0)
     n = tr.n
     stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
     for epoch in range(1, epochs + 1):
@@ -159,7 +162,8 @@ def train(spec: MLPSpec, optim: OptimSpec, seeds, data: dict, *, task: str = "cl
             loss = _loss(out, y, task, label_smoothing)
             grads = torch.autograd.grad(loss, params)
             opt.step(grads)
-        record(epoch)
+        if eval_every and (epoch % eval_every == 0 or epoch == epochs):
+            record(epoch)
     return _table(records, K), model
 
 

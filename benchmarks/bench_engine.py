@@ -1,0 +1,110 @@
+"""Model-epochs per second: the batched engine vs a naive loop over K nn.Modules.
+
+Workload (DESIGN.md): MLP 100-128-128-10 with batch norm and dropout 0.3
+after each hidden block, AdamW (lr 1e-3, weight decay 1e-2), n = 2000
+training rows, mini-batch 64, cross-entropy. Both sides train only (no
+evaluation), in this process, on --threads threads (default 1). The naive
+side is what one would write by hand: K nn.Sequential models, each with its
+own torch.optim.AdamW (default settings) and its own torch.randperm order.
+It runs fewer epochs at large K so the benchmark stays quick; its rate does
+not depend on K. Each figure is the best of --repeats runs (other processes
+on a shared machine only ever slow a run down).
+
+    python benchmarks/bench_engine.py [--device cpu|cuda|auto] [--ks 1 8 32 128]
+"""
+import argparse
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from regbench.nets import MLPSpec, OptimSpec, resolve_device, train
+
+N, D_IN, HIDDEN, C, BATCH, P = 2000, 100, (128, 128), 10, 64, 0.3
+
+
+def workload(device):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(N, D_IN, generator=g)
+    y = (x @ torch.randn(D_IN, C, generator=g)).argmax(1)
+    return x.to(device), y.to(device)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def naive(K, epochs, x, y, device):
+    """K ordinary modules and optimizers, trained one after the other."""
+    models, opts = [], []
+    for k in range(K):
+        torch.manual_seed(k)
+        m = nn.Sequential(nn.Linear(D_IN, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(P),
+                          nn.Linear(128, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(P),
+                          nn.Linear(128, C)).to(device)
+        models.append(m)
+        opts.append(torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=1e-2))
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(epochs):
+        for m, opt in zip(models, opts):
+            m.train()
+            perm = torch.randperm(N, device=device)
+            for s in range(0, N, BATCH):
+                i = perm[s:s + BATCH]
+                loss = F.cross_entropy(m(x[i]), y[i])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    sync(device)
+    return K * epochs / (time.perf_counter() - t)
+
+
+def batched(K, epochs, x, y, device):
+    spec = MLPSpec(D_IN, C, HIDDEN, norm="batch", p_hidden=P)
+    opt = OptimSpec("adamw", lr=1e-3, weight_decay=1e-2)
+    sync(device)
+    t = time.perf_counter()
+    train(spec, opt, range(K), {"train": (x, y)}, epochs=epochs, batch_size=BATCH, device=device, eval_every=0)
+    sync(device)
+    return K * epochs / (time.perf_counter() - t)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument("--ks", type=int, nargs="+", default=[1, 8, 32, 128])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--model-epochs", type=int, default=64,
+                    help="about this many model-epochs per timed run (at least 1 epoch; batched at least 2)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    x, y = workload(device)
+    batched(2, 1, x, y, device)  # warm-up: allocator, BLAS, kernel caches
+    naive(1, 1, x, y, device)
+    rows = []
+    for K in args.ks:
+        ep_naive = max(1, args.model_epochs // (2 * K))
+        ep_batched = max(2, args.model_epochs // K)
+        best_n = best_b = 0.0
+        for _ in range(args.repeats):  # interleaved, so load changes hit both sides alike
+            best_n = max(best_n, naive(K, ep_naive, x, y, device))
+            best_b = max(best_b, batched(K, ep_batched, x, y, device))
+        rows.append((K, best_n, best_b, ep_naive, ep_batched))
+        print(f"K={K}: naive {best_n:.1f}, batched {best_b:.1f} model-epochs/s", flush=True)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    print(f"\ndevice: {device} ({name}), torch {torch.__version__}, threads {args.threads}, "
+          f"best of {args.repeats}\n")
+    print("| K models | naive loop (model-epochs/s) | batched engine (model-epochs/s) | ratio | epochs timed (naive / batched) |")
+    print("|---|---|---|---|---|")
+    for K, n_, b_, en, eb in rows:
+        print(f"| {K} | {n_:.1f} | {b_:.1f} | {b_ / n_:.2f}x | {en} / {eb} |")
+
+
+if __name__ == "__main__":
+    main()
