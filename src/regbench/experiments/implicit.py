@@ -1,0 +1,422 @@
+"""The implicit / optimizer-level regularization study (claims N9, N10, N11, N15, N16).
+
+Float64 throughout, on linear least squares with known truth, so every effect is
+measured against an exact reference:
+
+  gd_vs_ridge      N9   early-stopped GD vs the closest ridge solution (closed forms
+                        in the eigenbasis of X'X/n, regbench.implicit)
+  sgd_l2_decay     N10  SGD: L2 in the loss vs weight_decay vs decay by hand
+                        (torch.optim, regbench.optimizers)
+  adam_l2_decay    N11  Adam+L2 vs AdamW: per-parameter pull toward 0 vs sqrt(v)
+  noise_vs_ridge   N15  least squares on noisy input copies vs ridge at lambda = sd^2
+  bias_variance    N16  bias^2 and variance of predictions over many training sets
+
+Conventions (as in regbench.implicit and regbench.linear): X standardized and y
+centred with training statistics; data loss (1/2n)||y - Xw||^2; ridge adds
+(lambda/2)||w||^2. Excess risk of a fit is (w/sd - beta)' Sigma (w/sd - beta): the
+population error of the slopes on the original feature scale.
+
+Every experiment draws its own data from a named design (cfg["designs"]) with
+streams seeds.rng(root, "implicit", <experiment>, ...), so the same config gives
+the same numbers.
+"""
+import numpy as np
+import pandas as pd
+
+from regbench import data, linear, seeds
+from regbench import implicit as im
+from regbench.config import apply_overrides
+
+STUDY = "implicit"
+
+
+# ---------------------------------------------------------------- helpers
+def _draw(design: dict, pop: dict, rng) -> dict:
+    """One dataset, standardized / centred on its training split, with the truth on the standardized scale.
+
+    Keys: Xtr, ytr, Xva, yva, Xte, yte (standardized / centred), mu, sd (training
+    column mean and sd), ybar, beta_s = beta * sd and Sigma_s = Sigma / (sd sd'),
+    so that (w - beta_s)' Sigma_s (w - beta_s) is the excess risk of w on the
+    original scale.
+    """
+    d = data.sample(design, rng, pop)
+    Xtr, Xva, Xte = linear.standardize(d["X_train"], d["X_val"], d["X_test"])
+    ytr, yva, yte = linear.center(d["y_train"], d["y_val"], d["y_test"])
+    sd = d["X_train"].std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return dict(Xtr=Xtr, ytr=ytr, Xva=Xva, yva=yva, Xte=Xte, yte=yte, mu=d["X_train"].mean(axis=0), sd=sd,
+                ybar=float(d["y_train"].mean()), beta_s=pop["beta"] * sd, Sigma_s=pop["Sigma"] / np.outer(sd, sd))
+
+
+def excess_risk(w, beta_s, Sigma_s) -> float:
+    """(w - beta_s)' Sigma_s (w - beta_s), one fit (w [p]) or many (w [k, p])."""
+    D = np.atleast_2d(w) - beta_s
+    r = np.einsum("ij,jk,ik->i", D, Sigma_s, D)
+    return float(r[0]) if np.ndim(w) == 1 else r
+
+
+def _mse(X, y, W):
+    """Mean squared error of each row of W [k, p] (or one w [p]) on (X, y)."""
+    R = y[None, :] - np.atleast_2d(W) @ X.T
+    out = (R ** 2).mean(axis=1)
+    return float(out[0]) if np.ndim(W) == 1 else out
+
+
+def _rows(**cols) -> pd.DataFrame:
+    return pd.DataFrame(cols)
+
+
+def _eig_pos(s):
+    """Smallest positive eigenvalue (relative cut 1e-12, as regbench.implicit does)."""
+    return float(s[s > 1e-12 * s.max()].min())
+
+
+# ---------------------------------------------------------------- N9
+def gd_vs_ridge(params: dict, cfg: dict) -> pd.DataFrame:
+    """For each seed and step size: closest ridge lambda to GD after T steps, over T from 1 far into convergence.
+
+    Per T rows (metric): lambda_closest, ratio (= lambda_closest * eta * T, the
+    claim says ~1), rel_distance (||w_T - w_ridge(lambda_closest)|| / ||w_T||),
+    rel_distance_claimed (the same at the claimed lambda = 1/(eta T)), gd_risk,
+    ridge_risk_claimed (excess risks of w_T and of ridge at 1/(eta T)),
+    ridge_risk_closest; columns eta_fraction, T, inv_eta_T, u (= 1/(eta T s_min):
+    u > 1 early and within the spectrum, u < 1 once GD has converged along the
+    smallest eigen-direction), regime (early / within / late, from regbench.implicit).
+    Per (seed, eta) rows: slope (log lambda_closest on log 1/(eta T); column regime
+    = early, within, early+within, all), best_risk_ratio (min_T GD risk / min_lambda
+    ridge risk), gd_best_risk, ridge_best_risk, s_min, s_max.
+    """
+    root, name = cfg["seed"], "gd_vs_ridge"
+    design = cfg["designs"][params["design"]]
+    pop = data.truth(design)
+    out = []
+    for i in range(params["seeds"]):
+        d = _draw(design, pop, seeds.rng(root, STUDY, name, i))
+        X, y, beta_s, Sigma_s = d["Xtr"], d["ytr"], d["beta_s"], d["Sigma_s"]
+        s, V, z = im.spectrum(X, y)
+        s_max, s_min = float(s.max()), _eig_pos(s)
+        bt, M = V.T @ beta_s, V.T @ Sigma_s @ V
+        for frac in params["eta_fractions"]:
+            eta = frac / s_max
+            T_end = params["late_factor"] / (eta * s_min)
+            steps = np.unique(np.round(np.geomspace(1, T_end, params["n_steps"])).astype(np.int64))
+            lambdas = np.geomspace(1e-12 * min(1 / (eta * steps[-1]), s_min), 1e3 * max(1 / eta, s_max), params["n_lambdas"])
+            df = im.gd_vs_ridge(X, y, eta, steps, beta_s, Sigma_s, lambdas=lambdas)
+            # the claimed map lambda = 1/(eta T), in the eigenbasis
+            A_gd = im.gd_filter(s, eta, steps) * z
+            lam_c = 1.0 / (eta * steps)
+            A_c = z[None, :] / (s[None, :] + lam_c[:, None])
+            rel_c = np.linalg.norm(A_gd - A_c, axis=1) / np.linalg.norm(A_gd, axis=1)
+            D = A_c - bt
+            risk_c = np.einsum("ij,jk,ik->i", D, M, D)
+            A_b = z[None, :] / (s[None, :] + df["lambda_closest"].to_numpy()[:, None])
+            Db = A_b - bt
+            risk_b = np.einsum("ij,jk,ik->i", Db, M, Db)
+            base = dict(experiment=name, seed=i, eta_fraction=frac, T=df["T"].to_numpy(), inv_eta_T=df["inv_eta_T"].to_numpy(),
+                        u=df["inv_eta_T"].to_numpy() / s_min, regime=df["regime"].to_numpy())
+            for metric, v in (("lambda_closest", df["lambda_closest"]), ("ratio", df["ratio"]),
+                              ("rel_distance", df["rel_distance"]), ("rel_distance_claimed", rel_c),
+                              ("gd_risk", df["gd_risk"]), ("ridge_risk_claimed", risk_c), ("ridge_risk_closest", risk_b),
+                              ("at_grid_edge", df["at_grid_edge"].astype(float))):
+                out.append(_rows(**base, metric=metric, value=np.asarray(v, dtype=float)))
+            slopes = {"early": im.loglog_slope(df, ("early",)), "within": im.loglog_slope(df, ("within",)),
+                      "early+within": im.loglog_slope(df, ("early", "within")), "all": im.loglog_slope(df, None)}
+            out.append(_rows(experiment=name, seed=i, eta_fraction=frac, regime=list(slopes), metric="slope",
+                             value=list(slopes.values())))
+            best = im.best_risk_ratio(X, y, eta, beta_s, Sigma_s, n_T=params["risk_points"])
+            vals = dict(best_risk_ratio=best["ratio"], gd_best_risk=best["gd_best_risk"], ridge_best_risk=best["ridge_best_risk"],
+                        gd_best_inv_eta_T=best["gd_best_T_inv_eta"], ridge_best_lambda=best["ridge_best_lambda"],
+                        s_min=s_min, s_max=s_max, eta=eta)
+            out.append(_rows(experiment=name, seed=i, eta_fraction=frac, metric=list(vals), value=list(vals.values())))
+    return pd.concat(out, ignore_index=True)
+
+
+# ---------------------------------------------------------------- N10
+def sgd_l2_decay(params: dict, cfg: dict) -> pd.DataFrame:
+    """Max abs trajectory differences between SGD variants (regbench.optimizers.sgd_l2_vs_decay), per seed and lr.
+
+    Metrics: l2_vs_weight_decay, l2_vs_decoupled, weight_decay_vs_decoupled,
+    l2_vs_decoupled_after (decay after the step: differs by lr^2 lam grad),
+    l2_no_half_vs_weight_decay (lam ||w||^2 in the loss vs weight_decay = lam: the
+    lambda vs lambda/2 trap), max_abs_w (the weights' scale), and the
+    first five divided by max_abs_w (suffix _rel).
+    """
+    import torch
+
+    from regbench import optimizers as opt
+
+    torch.set_num_threads(cfg["threads"])
+    root, name = cfg["seed"], "sgd_l2_decay"
+    design = cfg["designs"][params["design"]]
+    pop = data.truth(design)
+    out = []
+    for i in range(params["seeds"]):
+        d = _draw(design, pop, seeds.rng(root, STUDY, name, i))
+        for lr in params["lrs"]:
+            res = opt.sgd_l2_vs_decay(d["Xtr"], d["ytr"], params["lam"], lr, params["steps"],
+                                      seed=seeds.int_seed(root, STUDY, name, i, lr), batch_size=params["batch_size"])
+            scale = res["max_abs_w"]
+            vals = dict(res)
+            vals.update({f"{k}_rel": v / scale for k, v in res.items() if k != "max_abs_w"})
+            out.append(_rows(experiment=name, seed=i, lr=lr, lam=params["lam"], metric=list(vals), value=list(vals.values())))
+    return pd.concat(out, ignore_index=True)
+
+
+# ---------------------------------------------------------------- N11
+def adam_design(params: dict, coef: str, root: int, i: int):
+    """(X, y, beta, scales) of seed i: regbench.optimizers.scaled_design, truth as `coef` says."""
+    from regbench import optimizers as opt
+
+    X, y, beta, scales = opt.scaled_design(params["n"], params["p"], params["scale_ratio"],
+                                           seeds.int_seed(root, STUDY, "adam_l2_decay", i), params["noise_sd"])
+    if coef == "random":
+        r = seeds.rng(root, STUDY, "adam_l2_decay", "random_beta", i)
+        beta = r.standard_normal(params["p"])
+        y = X @ beta + params["noise_sd"] * r.standard_normal(params["n"])
+    return X, y, beta, scales
+
+
+def adam_l2_decay(params: dict, cfg: dict) -> pd.DataFrame:
+    """Per-parameter decay pull vs sqrt(v) under Adam+L2 and AdamW (regbench.optimizers.adam_shrinkage).
+
+    Per-parameter rows (column feature = parameter index): sqrt_v, shrinkage (the
+    decay's part of the last step / w), w, predicted, scale. Per (seed, coef,
+    optimizer): slope and corr of log|shrinkage| on log sqrt_v, shrinkage_ratio,
+    sqrt_v_ratio, and corr_absw_sqrtv (correlation of log|w| with log sqrt_v: the
+    document's "large weights have large v"). Per seed (coef "fixed_gradients"):
+    regbench.optimizers.adamw_decoupling, the moments AdamW and Adam+L2 keep under
+    one fixed gradient sequence compared with Adam without decay.
+    """
+    import torch
+
+    from regbench import optimizers as opt
+
+    torch.set_num_threads(cfg["threads"])
+    root, name = cfg["seed"], "adam_l2_decay"
+    out = []
+    for i in range(params["seeds"]):
+        for coef in params["coefs"]:
+            X, y, beta, scales = adam_design(params, coef, root, i)
+            df = opt.adam_shrinkage(X, y, params["lam"], params["lr"], params["steps"],
+                                    seed=seeds.int_seed(root, STUDY, name, "batches", i), batch_size=params["batch_size"])
+            for optimizer, g in df.groupby("optimizer", sort=False):
+                for metric in ("sqrt_v", "shrinkage", "w", "predicted", "scale"):
+                    out.append(_rows(experiment=name, seed=i, coef=coef, optimizer=optimizer, feature=g["param"].to_numpy(),
+                                     metric=metric, value=g[metric].to_numpy(dtype=float)))
+                lw, lv = np.log(np.abs(g["w"].to_numpy())), np.log(g["sqrt_v"].to_numpy())
+                out.append(_rows(experiment=name, seed=i, coef=coef, optimizer=optimizer, metric=["corr_absw_sqrtv"],
+                                 value=[float(np.corrcoef(lw, lv)[0, 1])]))
+            sv = opt.shrinkage_vs_v(df)
+            for r in sv.itertuples():
+                out.append(_rows(experiment=name, seed=i, coef=coef, optimizer=r.optimizer,
+                                 metric=["slope", "corr", "shrinkage_ratio", "sqrt_v_ratio"],
+                                 value=[r.slope, r.corr, r.shrinkage_ratio, r.sqrt_v_ratio]))
+        dec = opt.adamw_decoupling(params["p"], params["steps"], params["lam"], params["lr"],
+                                   seeds.int_seed(root, STUDY, name, "decoupling", i))
+        out.append(_rows(experiment=name, seed=i, coef="fixed_gradients", metric=list(dec), value=list(dec.values())))
+    return pd.concat(out, ignore_index=True)
+
+
+# ---------------------------------------------------------------- N15
+def noise_vs_ridge(params: dict, cfg: dict) -> pd.DataFrame:
+    """Least squares on K noisy copies of X (noise sd s) vs ridge at lambda = s^2 vs OLS, per n_train.
+
+    Rows, method "noise": per (n_train, seed, noise_sd, copies) gap, rel_gap
+    (||w_noise - w_ridge|| and / ||w_ridge||), excess_risk, val_mse. Method "ridge"
+    (lambda = noise_sd^2): excess_risk, val_mse. Method "ols": excess_risk. Method
+    "noise_tuned" / "ridge_tuned": the noise sd (lambda = sd^2) chosen on validation
+    among noise_sds, noise with the largest number of copies: excess_risk, noise_sd.
+    """
+    root, name = cfg["seed"], "noise_vs_ridge"
+    base_design = cfg["designs"][params["design"]]
+    copies = sorted(set(params["copies"]))
+    K_max = copies[-1]
+    out = []
+    for n_train in params["n_train"]:
+        design = apply_overrides(base_design, {"n_train": n_train})
+        pop = data.truth(design)
+        for i in range(params["seeds"]):
+            d = _draw(design, pop, seeds.rng(root, STUDY, name, n_train, i))
+            X, y, Xva, yva, b, S = d["Xtr"], d["ytr"], d["Xva"], d["yva"], d["beta_s"], d["Sigma_s"]
+            w_ols = linear.ols(X, y)
+            base = dict(experiment=name, n_train=n_train, seed=i)
+            out.append(_rows(**base, method="ols", metric=["excess_risk", "val_mse"],
+                             value=[excess_risk(w_ols, b, S), _mse(Xva, yva, w_ols)]))
+            n, p = X.shape
+            rng = seeds.rng(seeds.int_seed(root, STUDY, name, "noise", n_train, i), "implicit", "noise_injection", n, p)
+            sds = list(params["noise_sds"])
+            noisy = noise_fit_path(X, y, sds, copies, rng)
+            best = {"noise": (np.inf, None, None), "ridge": (np.inf, None, None)}
+            for j, sd in enumerate(sds):
+                w_r = linear.ridge_path(X, y, [sd ** 2])[0]
+                val_r = _mse(Xva, yva, w_r)
+                out.append(_rows(**base, method="ridge", noise_sd=sd, metric=["excess_risk", "val_mse"],
+                                 value=[excess_risk(w_r, b, S), val_r]))
+                if val_r < best["ridge"][0]:
+                    best["ridge"] = (val_r, sd, w_r)
+                norm_r = float(np.linalg.norm(w_r))
+                for K in copies:
+                    w = noisy[K][j]
+                    gap = float(np.linalg.norm(w - w_r))
+                    val = _mse(Xva, yva, w)
+                    out.append(_rows(**base, method="noise", noise_sd=sd, copies=K,
+                                     metric=["gap", "rel_gap", "excess_risk", "val_mse"],
+                                     value=[gap, gap / norm_r, excess_risk(w, b, S), val]))
+                    if K == K_max and val < best["noise"][0]:
+                        best["noise"] = (val, sd, w)
+            for method, (_, sd, w) in best.items():
+                out.append(_rows(**base, method=f"{method}_tuned", copies=K_max if method == "noise" else np.nan,
+                                 metric=["excess_risk", "noise_sd"], value=[excess_risk(w, b, S), sd]))
+    return pd.concat(out, ignore_index=True)
+
+
+# ---------------------------------------------------------------- N16
+def bias_variance_decomposition(preds: np.ndarray, truth: np.ndarray) -> dict:
+    """Bias^2, variance and risk of predictions preds [M training sets, q points] against truth [q].
+
+    variance = mean over points of the sample variance over training sets (ddof 1);
+    bias2 = mean over points of (mean prediction - truth)^2 - variance / M, the
+    unbiased estimate (the squared mean of M draws overshoots the squared bias by
+    var/M); risk = mean over sets and points of (pred - truth)^2, which equals
+    bias2 + variance exactly with these two estimates. Needs M >= 2.
+    """
+    P = np.asarray(preds, dtype=float)
+    M = P.shape[0]
+    if M < 2:
+        raise ValueError("bias_variance_decomposition needs at least 2 training sets")
+    mean = P.mean(axis=0)
+    var = P.var(axis=0, ddof=1)
+    bias2_raw = (mean - truth) ** 2
+    return {"bias2": float(np.mean(bias2_raw - var / M)), "variance": float(np.mean(var)),
+            "risk": float(np.mean((P - truth) ** 2))}
+
+
+def noise_fit_path(X, y, sds, copies, rng):
+    """Least squares on K copies of X + sd * E_k (E_k iid N(0, 1) from `rng`), for every sd and every K in `copies`.
+
+    sum_k (X + sd E_k)'(X + sd E_k) = K X'X + sd (X'S + S'X) + sd^2 Q and
+    sum_k (X + sd E_k)' y = K X'y + sd S'y, with S = sum_k E_k and Q = sum_k E_k'E_k:
+    one pass over the copies serves every sd (common random numbers) and every K
+    (nested: copy k is the same draw whatever the count). With
+    rng = seeds.rng(seed, "implicit", "noise_injection", n, p) the draws are those of
+    regbench.implicit.noise_injection(X, y, sd, K, seed). Returns {K: W [len(sds), p]}.
+    """
+    n, p = X.shape
+    S = np.zeros((n, p))
+    Q = np.zeros((p, p))
+    G, c = X.T @ X, X.T @ y
+    out, done = {}, 0
+    for K in sorted(int(k) for k in np.atleast_1d(copies)):
+        while done < K:
+            E = rng.standard_normal((n, p))
+            S += E
+            Q += E.T @ E
+            done += 1
+        XS, Sy = X.T @ S, S.T @ y
+        out[K] = np.stack([np.linalg.solve(K * G + sd * (XS + XS.T) + sd ** 2 * Q, K * c + sd * Sy) for sd in sds])
+    return out
+
+
+def _dropout_fit_path(X, y, rates, copies, rng):
+    """Least squares on `copies` inverted-dropout copies of X (entries kept with prob 1-q, scaled 1/(1-q)), per rate q.
+
+    The same uniforms U_k serve every rate (mask = U_k >= q), so the fits along q are
+    coupled like a path. In expectation this is ridge with a per-feature penalty
+    q/(1-q) * mean(x_j^2) (= q/(1-q) for standardized X).
+    """
+    n, p = X.shape
+    U = [rng.random((n, p)) for _ in range(copies)]
+    W = []
+    for q in rates:
+        A = np.zeros((p, p))
+        c = np.zeros(p)
+        for u in U:
+            Xk = X * (u >= q) / (1 - q)
+            A += Xk.T @ Xk
+            c += Xk.T @ y
+        W.append(np.linalg.solve(A, c))
+    return np.stack(W)
+
+
+def _fit_techniques(d: dict, params: dict, rng) -> tuple[dict, dict]:
+    """Every technique tuned on the validation split: {technique: w (standardized scale)}, {technique: chosen strength}."""
+    X, y, Xva, yva = d["Xtr"], d["ytr"], d["Xva"], d["yva"]
+    n_l = params["n_lambdas"]
+    fits, chosen = {"ols": linear.ols(X, y)}, {"ols": 0.0}
+
+    def pick(tech, W, strengths):
+        j = int(np.argmin(_mse(Xva, yva, W)))
+        fits[tech], chosen[tech] = W[j], float(strengths[j])
+        return j
+
+    lmax = linear.lambda_max(X, y, 1.0)
+    techniques = params["techniques"]
+    if "ridge" in techniques:
+        lams = np.geomspace(10 * lmax, 1e-4 * lmax, n_l)
+        pick("ridge", linear.ridge_path(X, y, lams), lams)
+    for tech, a in (("lasso", 1.0), ("enet", params["l1_ratio"])):
+        if tech in techniques:
+            lams = linear.lambda_grid(X, y, a, n_l, eps=1e-2)
+            pick(tech, linear.enet_path(X, y, lams, a, tol=1e-8, kkt_tol=1e-6), lams)
+    if "early_stopping" in techniques:
+        s, V, z = im.spectrum(X, y)
+        eta = params["eta_fraction"] / s.max()
+        steps = np.unique(np.round(np.geomspace(1, 30 / (eta * _eig_pos(s)), 3 * n_l)).astype(np.int64))
+        W = (im.gd_filter(s, eta, steps) * z) @ V.T
+        j = pick("early_stopping", W, steps)
+        f = params["stop_factor"]
+        extra = np.array([max(1, int(round(steps[j] / f))), int(round(steps[j] * f))])
+        We = (im.gd_filter(s, eta, extra) * z) @ V.T
+        fits["early_stopping_early"], chosen["early_stopping_early"] = We[0], float(extra[0])
+        fits["early_stopping_late"], chosen["early_stopping_late"] = We[1], float(extra[1])
+    if "noise_injection" in techniques:
+        sds = np.geomspace(0.05, 3.0, n_l)
+        pick("noise_injection", noise_fit_path(X, y, sds, [params["noise_copies"]], rng)[params["noise_copies"]], sds)
+    if "dropout" in techniques:
+        rates = np.asarray(params["dropout_rates"], dtype=float)
+        pick("dropout", _dropout_fit_path(X, y, rates, params["dropout_copies"], rng), rates)
+    return fits, chosen
+
+
+def bias_variance(params: dict, cfg: dict) -> pd.DataFrame:
+    """Bias^2 and variance of each technique's predictions over `datasets` training sets, per replicate (seed).
+
+    Each replicate draws n_points test inputs from the design's population and
+    `datasets` training (and validation) sets; every technique is tuned on each
+    set's validation split and predicts f_hat(x) = ybar + ((x - mu) / sd)' w at the
+    test inputs; the truth is f(x) = x' beta. Rows per (seed, technique): bias2,
+    variance, risk (see bias_variance_decomposition) and strength (mean chosen
+    lambda / noise sd / T / dropout rate). Techniques early_stopping_early / _late
+    are GD stopped at T*/stop_factor and T* x stop_factor.
+    """
+    root, name = cfg["seed"], "bias_variance"
+    design = apply_overrides(cfg["designs"][params["design"]], {"n_test": 2})
+    pop = data.truth(design)
+    vals, vecs = np.linalg.eigh(pop["Sigma"])
+    root_sigma = vecs * np.sqrt(np.clip(vals, 0, None))
+    out = []
+    for r in range(params["seeds"]):
+        pts = seeds.rng(root, STUDY, name, "points", r).standard_normal((params["n_points"], design["p"])) @ root_sigma.T
+        f = pts @ pop["beta"]
+        preds, strengths = {}, {}
+        for m in range(params["datasets"]):
+            d = _draw(design, pop, seeds.rng(root, STUDY, name, r, m))
+            fits, chosen = _fit_techniques(d, params, seeds.rng(root, STUDY, name, "fit", r, m))
+            Xq = (pts - d["mu"]) / d["sd"]
+            for tech, w in fits.items():
+                preds.setdefault(tech, []).append(d["ybar"] + Xq @ w)
+                strengths.setdefault(tech, []).append(chosen[tech])
+        for tech, P in preds.items():
+            bv = bias_variance_decomposition(np.stack(P), f)
+            bv["strength"] = float(np.mean(strengths[tech]))
+            out.append(_rows(experiment=name, seed=r, technique=tech, metric=list(bv), value=list(bv.values())))
+    return pd.concat(out, ignore_index=True)
+
+
+RUNNERS = {
+    "gd_vs_ridge": lambda p, c, d, k: gd_vs_ridge(p, c),
+    "sgd_l2_decay": lambda p, c, d, k: sgd_l2_decay(p, c),
+    "adam_l2_decay": lambda p, c, d, k: adam_l2_decay(p, c),
+    "noise_vs_ridge": lambda p, c, d, k: noise_vs_ridge(p, c),
+    "bias_variance": lambda p, c, d, k: bias_variance(p, c),
+}
