@@ -31,8 +31,9 @@ def resolve_device(device) -> torch.device:
 class BatchedMLP(nn.Module):
     """K independent MLPs of architecture `spec`, model k initialized from seeds[k].
 
-    Parameters: weight{i} [K, in, out] (nn.Linear's weight transposed), bias{i} [K, out] (absent where the
-    Linear feeds batch norm), norm_weight{i}, norm_bias{i} [K, width];
+    Parameters: weight{i} [K, in, out] (nn.Linear's weight transposed),
+    bias{i} [K, out] (absent where the Linear feeds batch norm),
+    norm_weight{i}, norm_bias{i} [K, width];
     buffers running_mean{i}, running_var{i} [K, width] for (ghost) batch norm.
     Inputs x are [n, d_in] (shared by all models) or [K, n, d_in];
     outputs are [K, n, d_out]. `run` is the internal sample-major pass.
@@ -101,8 +102,10 @@ class BatchedMLP(nn.Module):
 
     def dropout_sites(self) -> list:
         """(width, per-model keep probabilities) of each dropout site, input first."""
-        sites = [(self.spec.d_in, self.keep_input.tolist())]
-        return sites + [(w, self.keep_hidden.tolist()) for w in self.spec.hidden]
+        # From the spec's Python floats, not the buffers: the mask stream must not depend on dtype.
+        keep_in = [1 - p for p in self.spec.rates("p_input", self.K)]
+        keep_hid = [1 - p for p in self.spec.rates("p_hidden", self.K)]
+        return [(self.spec.d_in, keep_in)] + [(w, keep_hid) for w in self.spec.hidden]
 
     def draw_masks(self, gens, n: int) -> list:
         """Keep-masks [n, K, width] (or None) for every dropout site, from per-model generators."""
@@ -114,7 +117,9 @@ class BatchedMLP(nn.Module):
         if mask is None:
             return a
         # Inverted dropout with a per-model rate: one multiply by 0 or 1/keep.
-        return a * torch.mul(mask, (1 / keep)[:, None])
+        # Cast the uint8 mask first: a mixed uint8 x float multiply takes CPU
+        # torch's slow path (~20x slower here than cast + float multiply).
+        return a * mask.to(a.dtype).mul_((1 / keep)[:, None])
 
     def _norm(self, h, i, bn_train, update_stats, capture):
         spec, K = self.spec, self.K

@@ -59,11 +59,12 @@ def draw_masks(gens, keeps, width: int, n: int, device) -> torch.Tensor | None:
     """
     if all(q >= 1.0 for q in keeps):
         return None
-    masks = torch.empty(n, len(gens), width, dtype=torch.uint8, device=device)
+    # Stored model by model (each draw lands contiguously), returned as the [n, K, width] view.
+    masks = torch.empty(len(gens), n, width, dtype=torch.uint8, device=device)
     u = torch.empty(n, width, dtype=torch.int32, device=device)
     for k, (g, q) in enumerate(zip(gens, keeps)):
         if q < 1.0:
-            torch.lt(u.random_(generator=g), keep_threshold(q), out=masks[:, k])
+            torch.lt(u.random_(generator=g), keep_threshold(q), out=masks[k])
         else:
-            masks[:, k] = 1
-    return masks
+            masks[k] = 1
+    return masks.transpose(0, 1)
