@@ -75,31 +75,41 @@ def _eig_pos(s):
 def gd_vs_ridge(params: dict, cfg: dict) -> pd.DataFrame:
     """For each seed and step size: closest ridge lambda to GD after T steps, over T from 1 far into convergence.
 
+    One step size and one T grid per eta_fraction serve every seed (so per-T rows
+    line up across seeds): eta = eta_fraction / s_ref with s_ref the largest
+    eigenvalue of X'X/n over all seeds (stable for every seed), and T log-spaced
+    from 1 to late_factor / (eta s_min_ref), s_min_ref the smallest positive one.
+
     Per T rows (metric): lambda_closest, ratio (= lambda_closest * eta * T, the
     claim says ~1), rel_distance (||w_T - w_ridge(lambda_closest)|| / ||w_T||),
     rel_distance_claimed (the same at the claimed lambda = 1/(eta T)), gd_risk,
     ridge_risk_claimed (excess risks of w_T and of ridge at 1/(eta T)),
-    ridge_risk_closest; columns eta_fraction, T, inv_eta_T, u (= 1/(eta T s_min):
-    u > 1 early and within the spectrum, u < 1 once GD has converged along the
-    smallest eigen-direction), regime (early / within / late, from regbench.implicit).
-    Per (seed, eta) rows: slope (log lambda_closest on log 1/(eta T); column regime
-    = early, within, early+within, all), best_risk_ratio (min_T GD risk / min_lambda
-    ridge risk), gd_best_risk, ridge_best_risk, s_min, s_max.
+    ridge_risk_closest, at_grid_edge; columns eta_fraction, T, inv_eta_T. The
+    seed's own s_min and s_max (per (seed, eta) rows) place each T in a regime:
+    u = 1/(eta T s_min) > s_max/s_min early, 1 <= u <= s_max/s_min within the
+    spectrum, u < 1 late (GD has converged along the smallest eigen-direction).
+    Per (seed, eta) rows: slope (log lambda_closest on log 1/(eta T), from
+    regbench.implicit.loglog_slope; column regime = early, within, early+within,
+    all), best_risk_ratio (min_T GD risk / min_lambda ridge risk), gd_best_risk,
+    ridge_best_risk, gd_best_inv_eta_T, ridge_best_lambda, s_min, s_max, eta.
     """
     root, name = cfg["seed"], "gd_vs_ridge"
     design = cfg["designs"][params["design"]]
     pop = data.truth(design)
-    out = []
+    draws = []
     for i in range(params["seeds"]):
         d = _draw(design, pop, seeds.rng(root, STUDY, name, i))
-        X, y, beta_s, Sigma_s = d["Xtr"], d["ytr"], d["beta_s"], d["Sigma_s"]
-        s, V, z = im.spectrum(X, y)
-        s_max, s_min = float(s.max()), _eig_pos(s)
-        bt, M = V.T @ beta_s, V.T @ Sigma_s @ V
-        for frac in params["eta_fractions"]:
-            eta = frac / s_max
-            T_end = params["late_factor"] / (eta * s_min)
-            steps = np.unique(np.round(np.geomspace(1, T_end, params["n_steps"])).astype(np.int64))
+        draws.append((d, *im.spectrum(d["Xtr"], d["ytr"])))
+    s_ref = max(float(s.max()) for _, s, _, _ in draws)
+    s_min_ref = min(_eig_pos(s) for _, s, _, _ in draws)
+    out = []
+    for frac in params["eta_fractions"]:
+        eta = frac / s_ref
+        steps = np.unique(np.round(np.geomspace(1, params["late_factor"] / (eta * s_min_ref), params["n_steps"])).astype(np.int64))
+        for i, (d, s, V, z) in enumerate(draws):
+            X, y, beta_s, Sigma_s = d["Xtr"], d["ytr"], d["beta_s"], d["Sigma_s"]
+            s_max, s_min = float(s.max()), _eig_pos(s)
+            bt, M = V.T @ beta_s, V.T @ Sigma_s @ V
             lambdas = np.geomspace(1e-12 * min(1 / (eta * steps[-1]), s_min), 1e3 * max(1 / eta, s_max), params["n_lambdas"])
             df = im.gd_vs_ridge(X, y, eta, steps, beta_s, Sigma_s, lambdas=lambdas)
             # the claimed map lambda = 1/(eta T), in the eigenbasis
@@ -112,8 +122,7 @@ def gd_vs_ridge(params: dict, cfg: dict) -> pd.DataFrame:
             A_b = z[None, :] / (s[None, :] + df["lambda_closest"].to_numpy()[:, None])
             Db = A_b - bt
             risk_b = np.einsum("ij,jk,ik->i", Db, M, Db)
-            base = dict(experiment=name, seed=i, eta_fraction=frac, T=df["T"].to_numpy(), inv_eta_T=df["inv_eta_T"].to_numpy(),
-                        u=df["inv_eta_T"].to_numpy() / s_min, regime=df["regime"].to_numpy())
+            base = dict(experiment=name, seed=i, eta_fraction=frac, T=df["T"].to_numpy(), inv_eta_T=df["inv_eta_T"].to_numpy())
             for metric, v in (("lambda_closest", df["lambda_closest"]), ("ratio", df["ratio"]),
                               ("rel_distance", df["rel_distance"]), ("rel_distance_claimed", rel_c),
                               ("gd_risk", df["gd_risk"]), ("ridge_risk_claimed", risk_c), ("ridge_risk_closest", risk_b),

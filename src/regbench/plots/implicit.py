@@ -4,7 +4,7 @@ import textwrap
 import numpy as np
 
 from regbench.claims.implicit import (ADAM_SLOPE_TOL, RATIO_FACTOR, ROUNDING_TOL, bias_variance_table, gap_slopes,
-                                      gd_boundary, noise_outcomes)
+                                      gd_boundary, gd_rows, noise_outcomes)
 from regbench.plots import COLORS, SEQ, Figure, finish, new
 from regbench.stats import mean_ci
 
@@ -29,7 +29,7 @@ def gd_vs_ridge(t, footer):
     ax = axes[0, 0]
     for k, eta in enumerate(etas):
         g = lam[lam.eta_fraction == eta]
-        ax.scatter(g.inv_eta_T, g.value, s=5, alpha=0.5, color=SEQ[k % len(SEQ)], label=f"eta = {eta:g} / s_max")
+        ax.scatter(g.inv_eta_T, g.value, s=5, alpha=0.5, color=SEQ[k % len(SEQ)], label=f"eta = {eta:g} / s_max (max over seeds)")
     x = np.geomspace(lam.inv_eta_T.min(), lam.inv_eta_T.max(), 50)
     ax.plot(x, x, "k--", lw=0.9, label="lambda = 1/(eta T)")
     ax.fill_between(x, x / RATIO_FACTOR, x * RATIO_FACTOR, color="#999999", alpha=0.2, label=f"within a factor {RATIO_FACTOR:g}")
@@ -45,12 +45,12 @@ def gd_vs_ridge(t, footer):
     ax.set_title("closest ridge lambda (dots: seeds x stopping times)")
     ax.legend(fontsize=6.5, loc="upper left")
     ax = axes[0, 1]
-    r = _m(df, "ratio")
+    r = gd_rows(df, "ratio")
     for k, eta in enumerate(etas):
         g = r[r.eta_fraction == eta]
         ax.scatter(g.u, g.value, s=5, alpha=0.35, color=SEQ[k % len(SEQ)])
         med = g.groupby(np.round(np.log10(g.u), 1)).value.median()
-        ax.plot(10 ** med.index, med, color=SEQ[k % len(SEQ)], lw=1.5, label=f"eta = {eta:g} / s_max (median)")
+        ax.plot(10 ** med.index, med, color=SEQ[k % len(SEQ)], lw=1.5, label=f"eta = {eta:g} / s_max, median")
     ax.axhspan(1 / RATIO_FACTOR, RATIO_FACTOR, color="#999999", alpha=0.2)
     ax.axhline(1, color="k", ls="--", lw=0.9)
     b = gd_boundary(df)
@@ -76,7 +76,7 @@ def gd_vs_ridge(t, footer):
     ax.invert_xaxis()
     ax.set_xlabel("1/(eta T)  (T grows to the right)")
     ax.set_ylabel("excess risk (w - beta)' Sigma (w - beta)")
-    ax.set_title(f"one seed, eta = {eta0:g} / s_max")
+    ax.set_title(f"seed 0, eta = {eta0:g} / s_max")
     ax.legend(fontsize=6.5)
     sl = _m(df, "slope", regime="early+within").groupby("seed").value.mean()
     m, lo, hi = mean_ci(sl)

@@ -1,0 +1,285 @@
+"""The implicit study (N9, N10, N11, N15, N16): runners on a tiny config, verdicts that follow the
+results when they are perturbed, and closed-form checks of the bias-variance and noise/dropout paths."""
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import regbench.claims.implicit  # noqa: F401  (registers N9, N10, N11, N15, N16)
+from regbench import claims, config, data, linear, seeds
+from regbench import implicit as im
+from regbench.claims.implicit import bias_variance_table, gd_boundary, gd_rows
+from regbench.experiments import implicit as E
+
+from .conftest import ROOT, SCHEMA
+
+EXPERIMENTS = ["gd_vs_ridge", "sgd_l2_decay", "adam_l2_decay", "noise_vs_ridge", "bias_variance"]
+# The tiny block (also the one proposed for tests/tiny_config.yaml): seconds in all.
+TINY = {
+    "gd_vs_ridge": {"design": "problem1", "seeds": 3, "eta_fractions": [0.1, 1.0], "n_steps": 12, "n_lambdas": 200,
+                    "risk_points": 50},
+    "sgd_l2_decay": {"design": "problem1", "seeds": 2, "lrs": [0.02], "steps": 20},
+    "adam_l2_decay": {"seeds": 2, "n": 128, "p": 8, "steps": 30},
+    "noise_vs_ridge": {"design": "problem1", "seeds": 3, "n_train": [60, 240], "noise_sds": [0.5, 1.0], "copies": [1, 10]},
+    "bias_variance": {"design": "problem1", "seeds": 3, "datasets": 6, "n_points": 50, "n_lambdas": 6, "noise_copies": 3,
+                      "dropout_copies": 2, "dropout_rates": [0.2, 0.5]},
+}
+SMALL_PROBLEM1 = {"n_train": 60, "n_val": 60, "n_test": 200, "p": 30, "covariance": {"family": "twins", "sources": 4, "copies": 2, "r": 0.8},
+                  "coef": {"first_k": 4, "value": 1.0}, "noise": {"sigma": 1.0}}
+
+
+def build(experiments: dict, small: bool = True) -> dict:
+    """config/config.yaml with these experiments (and a small problem1 design for speed), validated."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["experiments"] = copy.deepcopy(experiments)
+    if small:
+        cfg["designs"]["problem1"] = SMALL_PROBLEM1
+    return config.validate(cfg, config.load_schema(SCHEMA))
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return build(TINY)
+
+
+@pytest.fixture(scope="module")
+def tables(cfg):
+    return {name: E.RUNNERS[name](cfg["experiments"][name], cfg, None, 0) for name in EXPERIMENTS}
+
+
+def rule(cid, t):
+    return claims.REGISTRY[cid].rule(t)
+
+
+# ---------------------------------------------------------------- config and runners
+def test_defaults_validate_on_the_default_designs():
+    cfg = build({name: {} for name in EXPERIMENTS}, small=False)
+    ex = cfg["experiments"]
+    assert ex["gd_vs_ridge"]["eta_fractions"] == [0.01, 0.1, 1.0] and ex["gd_vs_ridge"]["design"] == "problem1"
+    assert ex["bias_variance"]["techniques"] == ["ridge", "lasso", "enet", "early_stopping", "noise_injection", "dropout"]
+    assert ex["adam_l2_decay"]["coefs"] == ["equal_contribution", "random"]
+    for bad in ({"gd_vs_ridge": {"eta_fractions": [2.5]}}, {"bias_variance": {"techniques": ["batchnorm"]}},
+                {"noise_vs_ridge": {"design": "nope"}}, {"sgd_l2_decay": {"lrs": []}}, {"adam_l2_decay": {"p": 2}}):
+        with pytest.raises(config.ConfigError):
+            build(bad, small=False)
+
+
+def test_runners_give_tidy_tables(tables):
+    for name, df in tables.items():
+        assert {"experiment", "seed", "metric", "value"} <= set(df.columns), name
+        assert (df.experiment == name).all()
+        assert len(df) and df.value.notna().any()
+    g = tables["gd_vs_ridge"]
+    assert set(gd_rows(g, "ratio").regime) >= {"within", "late"}
+    # one T grid per step size for every seed: per-T rows line up across seeds
+    lam = g[g.metric == "lambda_closest"]
+    assert lam.groupby(["eta_fraction", "T"]).seed.nunique().eq(3).all()
+    assert set(g.eta_fraction.dropna()) == {0.1, 1.0}
+    bv = tables["bias_variance"]
+    assert {"ols", "ridge", "lasso", "enet", "early_stopping", "early_stopping_early", "early_stopping_late",
+            "noise_injection", "dropout"} == set(bv.technique)
+    # risk = bias^2 + variance exactly, per replicate and technique
+    w = bv.pivot_table(index=["seed", "technique"], columns="metric", values="value")
+    np.testing.assert_allclose(w["risk"], w["bias2"] + w["variance"], rtol=1e-10)
+
+
+def test_same_config_same_numbers(cfg, tables):
+    again = E.RUNNERS["noise_vs_ridge"](cfg["experiments"]["noise_vs_ridge"], cfg, None, 0)
+    pd.testing.assert_frame_equal(again, tables["noise_vs_ridge"])
+
+
+def test_every_rule_gives_a_verdict(tables):
+    for cid in ("N9", "N10", "N11", "N15", "N16"):
+        out = rule(cid, tables)
+        assert out["verdict"] in claims.VERDICTS and out["verdict"] != "not run", cid
+        assert out["statistic"] and out["note"]
+
+
+def test_figures_draw(tables):
+    from regbench.plots import implicit as P
+    import matplotlib.pyplot as plt
+
+    for name, fig in P.FIGURES.items():
+        f = fig.draw({k: tables[k] for k in fig.tables}, "test footer")
+        assert f._suptitle.get_text()
+        plt.close(f)
+
+
+# ---------------------------------------------------------------- verdicts follow the results
+def _set(df, mask, value):
+    df = df.copy()
+    df.loc[mask, "value"] = value
+    return df
+
+
+def test_N9_follows_slope_and_ratio(tables):
+    t = dict(tables)
+    # the tiny T grid runs past convergence: the matched lambda collapses there -> conditional
+    assert rule("N9", t)["verdict"] == "conditional"
+    df = t["gd_vs_ridge"]
+    t["gd_vs_ridge"] = _set(df, df.metric == "ratio", 1.0)
+    assert rule("N9", t)["verdict"] == "supported"
+    df = t["gd_vs_ridge"]
+    t["gd_vs_ridge"] = _set(df, df.metric == "slope", 2.0)
+    assert rule("N9", t)["verdict"] == "refuted"
+
+
+def test_N9_boundary_is_where_the_ratio_leaves_the_factor():
+    rows = [dict(seed=0, eta_fraction=0.1, metric="s_min", value=0.5), dict(seed=0, eta_fraction=0.1, metric="s_max", value=20.0)]
+    for T, u, ratio in ((1, 100.0, 0.9), (10, 10.0, 0.7), (100, 1.0, 0.4), (1000, 0.1, 1e-6)):
+        rows += [dict(seed=0, eta_fraction=0.1, T=T, inv_eta_T=0.5 * u, metric="ratio", value=ratio),
+                 dict(seed=0, eta_fraction=0.1, T=T, inv_eta_T=0.5 * u, metric="at_grid_edge", value=0.0)]
+    b = gd_boundary(pd.DataFrame(rows), factor=2.0)
+    assert b.u_star.iloc[0] == 10.0 and b.n_fail.iloc[0] == 2
+    assert b.min_ratio.iloc[0] == 0.4 and b.max_ratio.iloc[0] == 0.9
+    assert list(gd_rows(pd.DataFrame(rows), "ratio").regime) == ["early", "within", "within", "late"]
+
+
+def test_N10_needs_rounding_level_agreement(tables):
+    t = dict(tables)
+    assert rule("N10", t)["verdict"] == "supported"
+    df = t["sgd_l2_decay"]
+    t["sgd_l2_decay"] = _set(df, df.metric == "l2_vs_weight_decay_rel", 1e-3)
+    assert rule("N10", t)["verdict"] == "refuted"
+
+
+def test_N11_follows_the_slopes_and_moments(tables):
+    t = dict(tables)
+    assert rule("N11", t)["verdict"] == "supported"
+    df = t["adam_l2_decay"]
+    t["adam_l2_decay"] = _set(df, (df.metric == "slope") & (df.optimizer == "adam_l2"), 0.0)
+    assert rule("N11", t)["verdict"] == "refuted"
+    t = dict(tables)
+    df = t["adam_l2_decay"]
+    t["adam_l2_decay"] = _set(df, df.metric == "adamw_exp_avg_sq", 1e-3)
+    assert rule("N11", t)["verdict"] == "refuted"
+
+
+def test_N15_follows_the_paired_risks(tables):
+    t = dict(tables)
+    df = t["noise_vs_ridge"]
+    er = df.metric == "excess_risk"
+    ols = df[er & (df.method == "ols")].set_index(["n_train", "seed"]).value
+    tuned = er & (df.method == "noise_tuned")
+    key = pd.MultiIndex.from_frame(df.loc[tuned, ["n_train", "seed"]])
+    better = df.copy()
+    better.loc[tuned, "value"] = ols.reindex(key).to_numpy() * (0.5 + 0.01 * df.loc[tuned, "seed"].to_numpy())
+    t["noise_vs_ridge"] = better
+    assert rule("N15", t)["verdict"] == "supported"
+    worse = df.copy()
+    worse.loc[tuned, "value"] = ols.reindex(key).to_numpy() * (1.5 + 0.01 * df.loc[tuned, "seed"].to_numpy())
+    t["noise_vs_ridge"] = worse
+    assert rule("N15", t)["verdict"] == "refuted"
+    mixed = better.copy()
+    big_n = tuned & (df.n_train == df.n_train.max())
+    mixed.loc[big_n, "value"] = worse.loc[big_n, "value"]
+    t["noise_vs_ridge"] = mixed
+    out = rule("N15", t)
+    assert out["verdict"] == "conditional"
+
+
+def _bv(values: dict, n_seeds=5, ols=(0.0, 10.0)):
+    """A synthetic bias_variance table: technique -> (bias2, variance), with a little spread over seeds."""
+    rows = []
+    for s in range(n_seeds):
+        jitter = 0.01 * s
+        for tech, (b, v) in {"ols": ols, **values}.items():
+            b, v = b + jitter, v + jitter
+            rows += [dict(seed=s, technique=tech, metric="bias2", value=b), dict(seed=s, technique=tech, metric="variance", value=v),
+                     dict(seed=s, technique=tech, metric="risk", value=b + v), dict(seed=s, technique=tech, metric="strength", value=1.0)]
+    return pd.DataFrame(rows).assign(experiment="bias_variance")
+
+
+AS_DOCUMENTED = {"ridge": (1.0, 3.0), "lasso": (2.0, 3.0), "enet": (1.8, 3.0), "early_stopping": (1.5, 3.0),
+                 "early_stopping_early": (4.0, 1.0), "early_stopping_late": (0.3, 6.0), "noise_injection": (-0.5, 8.0),
+                 "dropout": (1.0, 3.5)}
+
+
+def test_N16_rows_follow_the_measurement():
+    t = {"bias_variance": _bv(AS_DOCUMENTED)}
+    tab = bias_variance_table(t["bias_variance"])
+    assert (tab.outcome == "match").all(), tab
+    assert rule("N16", t)["verdict"] == "supported"
+    # noise injection raising the bias (as measured) breaks one row -> conditional, naming it
+    v = dict(AS_DOCUMENTED, noise_injection=(1.5, 3.0))
+    out = rule("N16", {"bias_variance": _bv(v)})
+    assert out["verdict"] == "conditional" and "mismatch: noise_injection" in out["note"]
+    # variance up everywhere -> nothing matches
+    worse = {k: (b, 12.0) for k, (b, _) in AS_DOCUMENTED.items()}
+    worse["noise_injection"] = (1.0, 12.0)
+    worse["early_stopping_early"], worse["early_stopping_late"] = (0.1, 12.0), (2.0, 12.0)
+    worse["lasso"], worse["enet"] = (0.5, 12.0), (0.5, 12.0)
+    assert rule("N16", {"bias_variance": _bv(worse)})["verdict"] == "refuted"
+
+
+def test_N16_reads_large_as_half_the_ols_risk():
+    # variance down by 40% of R0 is a decrease, but not a "large" one
+    v = dict(AS_DOCUMENTED, ridge=(1.0, 6.0))
+    tab = bias_variance_table(_bv(v)).set_index("technique")
+    assert tab.loc["ridge", "variance_cell"] == "mismatch"
+    assert tab.loc["early_stopping", "variance_cell"] == "match"
+
+
+# ---------------------------------------------------------------- closed forms
+def test_ols_is_unbiased_and_its_variance_matches_the_wishart_formula():
+    """OLS with an intercept on Gaussian X: E over training sets of the prediction at x is x'beta, and
+    Var = sigma^2 (1/n + (1 + 1/n) p / (n - p - 2)) averaged over x from the population."""
+    n, p, sigma, M = 40, 5, 1.0, 3000
+    design = {"n_train": n, "n_val": 2, "n_test": 2, "p": p, "covariance": {"family": "toeplitz", "rho": 0.5},
+              "coef": {"values": [1.0, -0.5, 0.3, 0.0, 2.0]}, "noise": {"sigma": sigma}}
+    pop = data.truth(design)
+    pts = data.sample(dict(design, n_train=400), seeds.rng(0, "pts"), pop)["X_train"]
+    f = pts @ pop["beta"]
+    P = np.empty((M, len(f)))
+    for m in range(M):
+        d = E._draw(design, pop, seeds.rng(1, "ols", m))
+        w = linear.ols(d["Xtr"], d["ytr"])
+        P[m] = d["ybar"] + ((pts - d["mu"]) / d["sd"]) @ w
+    bv = E.bias_variance_decomposition(P, f)
+    expected_var = sigma ** 2 * (1 / n + (1 + 1 / n) * p / (n - p - 2))
+    assert bv["variance"] == pytest.approx(expected_var, rel=0.06)
+    assert abs(bv["bias2"]) < 0.02 * bv["variance"]
+    assert bv["risk"] == pytest.approx(bv["bias2"] + bv["variance"], rel=1e-12)
+
+
+def test_decomposition_recovers_a_known_bias():
+    r = np.random.default_rng(0)
+    f = r.standard_normal(300)
+    P = f + 0.7 + 0.5 * r.standard_normal((4000, 300))
+    bv = E.bias_variance_decomposition(P, f)
+    assert bv["bias2"] == pytest.approx(0.49, abs=0.01)
+    assert bv["variance"] == pytest.approx(0.25, rel=0.02)
+    with pytest.raises(ValueError):
+        E.bias_variance_decomposition(P[:1], f)
+
+
+def test_noise_fit_path_reproduces_the_library():
+    r = seeds.rng(3, "nfp")
+    X = r.standard_normal((50, 6))
+    y = X @ r.standard_normal(6) + r.standard_normal(50)
+    X, = linear.standardize(X)
+    y, = linear.center(y)
+    sds = [0.3, 1.0]
+    W = E.noise_fit_path(X, y, sds, [2, 7], seeds.rng(11, "implicit", "noise_injection", 50, 6))
+    for K in (2, 7):
+        for j, sd in enumerate(sds):
+            np.testing.assert_allclose(W[K][j], im.noise_injection(X, y, sd, K, 11)["w_noise"], rtol=1e-9, atol=1e-12)
+
+
+def test_dropout_path_is_least_squares_on_masked_copies_and_tends_to_ridge():
+    r = seeds.rng(4, "dfp")
+    n, p = 40, 5
+    X, = linear.standardize(r.standard_normal((n, p)))
+    y, = linear.center(X @ r.standard_normal(p) + r.standard_normal(n))
+    W = E._dropout_fit_path(X, y, [0.3], 3, seeds.rng(5, "masks"))
+    g = seeds.rng(5, "masks")
+    U = [g.random((n, p)) for _ in range(3)]
+    Xs = np.vstack([X * (u >= 0.3) / 0.7 for u in U])
+    np.testing.assert_allclose(W[0], np.linalg.lstsq(Xs, np.tile(y, 3), rcond=None)[0], rtol=1e-9)
+    # in expectation: ridge with lambda = q/(1-q) (standardized X, 1/(2n) convention)
+    q = 0.3
+    many = E._dropout_fit_path(X, y, [q], 3000, seeds.rng(6, "masks"))[0]
+    ridge = linear.ridge_path(X, y, [q / (1 - q)])[0]
+    assert np.linalg.norm(many - ridge) < 0.03 * np.linalg.norm(ridge)
