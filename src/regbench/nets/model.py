@@ -46,11 +46,11 @@ class BatchedMLP(nn.Module):
         self.K = K = len(self.seeds)
         dev = resolve_device(device)
         kw = dict(device=dev, dtype=dtype)
-        # Keep probabilities follow the spec, not the state dict (like nn.Dropout's p).
-        self.register_buffer("keep_input", torch.tensor([1 - p for p in spec.rates("p_input", K)], **kw),
-                             persistent=False)
-        self.register_buffer("keep_hidden", torch.tensor([1 - p for p in spec.rates("p_hidden", K)], **kw),
-                             persistent=False)
+        # Inverted-dropout factors 1 / (1 - p) per model, [K, 1]; they follow the
+        # spec, not the state dict (like nn.Dropout's p).
+        for name in ("p_input", "p_hidden"):
+            scale = [[1 / (1 - p)] for p in spec.rates(name, K)]
+            self.register_buffer(f"scale_{name[2:]}", torch.tensor(scale, **kw), persistent=False)
         n_lin = len(spec.sizes)
         for i, (fan_in, fan_out) in enumerate(spec.sizes):
             has_bias = spec.hidden_bias or i == n_lin - 1
@@ -113,13 +113,13 @@ class BatchedMLP(nn.Module):
 
     # --- the forward pass -----------------------------------------------------
 
-    def _drop(self, a, mask, keep):
+    @staticmethod
+    def _drop(a, mask, scale):
         if mask is None:
             return a
-        # Inverted dropout with a per-model rate: one multiply by 0 or 1/keep.
-        # Cast the uint8 mask first: a mixed uint8 x float multiply takes CPU
-        # torch's slow path (~20x slower here than cast + float multiply).
-        return a * mask.to(a.dtype).mul_((1 / keep)[:, None])
+        # Inverted dropout with a per-model rate: one multiply by 0 or 1 / (1 - p).
+        # The uint8 mask is cast first: mixed uint8 x float ops can take a slow path.
+        return a * mask.to(a.dtype).mul_(scale)
 
     def _norm(self, h, i, bn_train, update_stats, capture):
         spec, K = self.spec, self.K
@@ -164,15 +164,15 @@ class BatchedMLP(nn.Module):
         masks = masks or [None] * (len(spec.hidden) + 1)
         if masks[0] is not None and a.dim() == 2:
             a = a[:, None, :]
-        a = self._drop(a, masks[0], self.keep_input)
+        a = self._drop(a, masks[0], self.scale_input)
         for i in range(len(spec.hidden)):
             h = self._linear(a, i)
             if spec.order == "norm_dropout":
                 if spec.norm != "none":
                     h = self._norm(h, i, bn_train, update_stats, capture)
-                a = self._drop(act(h), masks[i + 1], self.keep_hidden)
+                a = self._drop(act(h), masks[i + 1], self.scale_hidden)
             else:
-                a = self._drop(act(h), masks[i + 1], self.keep_hidden)
+                a = self._drop(act(h), masks[i + 1], self.scale_hidden)
                 if spec.norm != "none":
                     a = self._norm(a, i, bn_train, update_stats, capture)
         return self._linear(a, len(spec.hidden))
