@@ -36,7 +36,9 @@ def splits(task="classification", d=6, c=3, dtype=D, n=96):
 
 def keep_mask(gen, n, width, p):
     """The engine's documented dropout draw for one model and one site."""
-    return torch.empty(n, width, dtype=torch.int32).random_(generator=gen) < math.floor((1 - p) * 2**31)
+    u = torch.empty(math.ceil(n * width / 2), dtype=torch.int64).random_(generator=gen)
+    v = (u.view(torch.int32)[:n * width] & 0x7FFFFFFF).view(n, width)
+    return v < math.floor((1 - p) * 2**31)
 
 
 class FedDropout(nn.Module):
@@ -283,8 +285,8 @@ def test_dropout_masks_rate_scale_and_expectation():
     x = torch.rand(n, d, dtype=D) + 1.0  # strictly positive: a zero output means dropped
     out = model(x, train=True, generators=[torch.Generator().manual_seed(k) for k in range(K)])
     kept = out[0] != 0
-    frac = kept.double().mean().item()
-    assert abs(frac - 0.7) < 4 * math.sqrt(0.21 / (n * d))
+    for part in (kept, kept[:, 0::2], kept[:, 1::2]):  # both 31-bit halves of each 64-bit draw
+        assert abs(part.double().mean().item() - 0.7) < 4 * math.sqrt(0.21 / part.numel())
     torch.testing.assert_close(out[0][kept], (x / 0.7)[kept], rtol=1e-15, atol=0)  # inverted scaling
     assert torch.equal(out[1], x)  # p = 0: no mask at all for model 1
     # E[train output] = eval output (N1): the column means agree within MC error.
