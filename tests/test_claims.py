@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regbench import claims, data, experiments
+from regbench import claims, config, data, experiments
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +12,7 @@ def tables(tiny):
     for name, params in tiny["experiments"].items():
         design = experiments.needs_data(name, params)
         d = data.generate(tiny["designs"][design], design, params["seeds"], tiny["seed"]) if design else None
-        chunks = range(2) if name == "problem1_sweep" else range(1)
+        chunks = range(config.n_chunks(name, params))
         out[name] = pd.concat([experiments.run(name, tiny, k, d) for k in chunks], ignore_index=True)
     return out
 
