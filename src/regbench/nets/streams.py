@@ -18,11 +18,13 @@ Drawing order (what a reference loop must replicate to get the same run):
            v = (u.view(torch.int32)[:n * width] & 0x7FFFFFFF).view(n, width)
            (two per draw: low and high word), kept where
            v < floor((1 - p) * 2^31); row i masks the i-th example of that
-           epoch's order. Why: mask draws are ~15-20% of a training step on
-           one CPU thread, and torch's 64-bit draws cost ~25% less per
-           32 bits than int32 or float draws; the keep probability is
-           exact to 2^-31 (float32 rand: 2^-24). On CUDA the dropout generator lives on the
-           GPU, so masks differ from CPU runs (still a function of the seed).
+           epoch's order. Why: mask draws are ~15-20% of a training step
+           on one CPU thread, and torch's 64-bit draws cost ~25% less per
+           32 bits than int32 or float draws; the keep probability is exact
+           to 2^-31 (float32 rand: 2^-24). The int32 view assumes a
+           little-endian machine (x86, ARM). On CUDA the dropout generator
+           lives on the GPU, so masks differ from CPU runs (still a
+           function of the seed alone).
   mix:     passed to the caller's mix hook, one generator per model.
 """
 import torch
