@@ -101,7 +101,7 @@ def test_runners_give_tidy_tables(tables, cfg):
     assert set(e.seed) == {0, 1}
     r = tables["dropout_rates"]
     assert set(r.n_train) == {40, 80} and set(r.layer) == {"hidden", "input"}
-    assert {"best_val", "final", "curve"} == set(r.when)
+    assert {"best_val", "final"} == set(r.when)
     # the no-dropout model stands for rate 0 of both sweeps: identical numbers
     q = r[(r.rate == 0) & (r.when == "final") & (r.metric == "test_loss")].pivot_table(index=["n_train", "seed"], columns="layer", values="value")
     assert np.allclose(q.hidden, q.input)

@@ -390,8 +390,6 @@ def rates_at_size(params: dict, cfg: dict, n_train: int, device) -> pd.DataFrame
         for layer, rate in arms[pair]:
             base = dict(experiment="dropout_rates", n_train=n_train, layer=layer, rate=rate, seed=s)
             out.append(_rows(**base, when=[a for a, _ in vals], metric=[m for _, m in vals], value=list(vals.values())))
-            out.append(_rows(**base, when="curve", epoch=h.index.to_numpy(), metric="val_loss", value=val.to_numpy()))
-            out.append(_rows(**base, when="curve", epoch=h.index.to_numpy(), metric="train_loss", value=h[("train", "loss")].to_numpy()))
     return pd.concat(out, ignore_index=True)
 
 
