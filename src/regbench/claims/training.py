@@ -80,8 +80,6 @@ def n8(t):
     v = worst(part_a, part_b)
     if not pats:
         v = "inconclusive"
-    if not gap_lo > 0:  # a run that never overfits cannot test early stopping
-        v = "inconclusive"
     epochs = int(df[df.metric == "curve_loss"].epoch.max())
     stops = w["stop_epoch"]
     patiences = sorted(loss.columns.get_level_values(0).unique())
@@ -89,12 +87,19 @@ def n8(t):
                       f"({stops[(p, 'best')].mean():.1f} ep)" for p in patiences)
     worst_p = max(stop_vs_end, key=lambda p: stop_vs_end[p][0]) if pats else np.nan
     m, lo, hi = stop_vs_end.get(worst_p, (np.nan, np.nan, np.nan))
-    note = (f"paired test-loss differences, restore minus train-to-the-end ({epochs} epochs): "
+    helps = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "supported"]
+    flat = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "inconclusive"]
+    hurts = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "refuted"]
+    where = (f"Restoring the best weights lowers test loss at patience {', '.join(helps) or 'none'}"
+             + (f"; no measurable difference at {', '.join(flat)}" if flat else "")
+             + (f"; it raises it at {', '.join(hurts)}" if hurts else "") + ". ")
+    note = (where + f"Paired test-loss differences, restore minus train-to-the-end ({epochs} epochs): "
             + ", ".join(f"p={p:g}: {_fmt_ci(*stop_vs_end[p])}" for p in pats)
             + f" ({part_a}); restore minus last weights at the same patience: "
             + ", ".join(f"p={p:g}: {_fmt_ci(*restore[p])}" for p in pats)
             + f" ({part_b}). Test loss with restore / without, and epochs trained, by patience: {per_p}. "
-            f"The run overfits: final minus best validation loss {_fmt_ci(gap_m, gap_lo, gap_hi)}. Best test epoch "
+            f"The run {'overfits' if gap_lo > 0 else 'does not clearly overfit'}: final minus best validation loss "
+            f"{_fmt_ci(gap_m, gap_lo, gap_hi)}. Best test epoch "
             f"{df[df.metric == 'oracle_epoch'].value.mean():.1f} vs best validation epoch "
             f"{w['chosen_epoch'][(np.inf, 'best')].mean():.1f} (validation labels are noisy, test labels clean); "
             f"patience 0 and 1 are the same rule (stop at the first epoch without a new best). Rules applied post hoc to "
@@ -114,36 +119,52 @@ def best_of_grid(df: pd.DataFrame) -> pd.DataFrame:
     return w.loc[w.groupby(["optimizer", "seed"]).select.idxmin()].reset_index(drop=True)
 
 
-def grid_mean(df: pd.DataFrame, metric: str, optimizer: str, seeds=None) -> pd.DataFrame:
-    """Mean over seeds of one metric as an lr x decay table (NaN -> inf for losses)."""
+def grid_cube(df: pd.DataFrame, metric: str, optimizer: str):
+    """One metric as an array [seed, lr, decay] (NaN -> inf), with its seeds, lrs and decays."""
     d = df[(df.metric == metric) & (df.optimizer == optimizer)]
-    if seeds is not None:
-        d = pd.concat([d[d.seed == s] for s in seeds])
-    v = d.value.where(np.isfinite(d.value), np.inf)
-    return d.assign(value=v).pivot_table(index="lr", columns="decay", values="value", aggfunc="mean")
+    seeds, lrs, decays = (np.sort(d[c].unique()) for c in ("seed", "lr", "decay"))
+    cube = np.full((seeds.size, lrs.size, decays.size), np.inf)
+    v = d.value.to_numpy(float)
+    cube[np.searchsorted(seeds, d.seed), np.searchsorted(lrs, d.lr), np.searchsorted(decays, d.decay)] = np.where(np.isfinite(v), v, np.inf)
+    return cube, seeds, lrs, decays
 
 
-def best_decay_per_lr(df: pd.DataFrame, optimizer: str, seeds=None) -> pd.Series:
+def grid_mean(df: pd.DataFrame, metric: str, optimizer: str) -> pd.DataFrame:
+    """Mean over seeds of one metric as an lr x decay table (a diverged model makes its cell inf)."""
+    cube, _, lrs, decays = grid_cube(df, metric, optimizer)
+    return pd.DataFrame(cube.mean(axis=0), index=pd.Index(lrs, name="lr"), columns=pd.Index(decays, name="decay"))
+
+
+def _best_decay(cube, decays) -> np.ndarray:
+    return decays[np.argmin(cube.mean(axis=0), axis=1)]
+
+
+def best_decay_per_lr(df: pd.DataFrame, optimizer: str) -> pd.Series:
     """For every learning rate: the decay with the lowest mean validation loss."""
-    g = grid_mean(df, "val_loss", optimizer, seeds)
-    return g.idxmin(axis=1)
+    cube, _, lrs, decays = grid_cube(df, "val_loss", optimizer)
+    return pd.Series(_best_decay(cube, decays), index=lrs)
+
+
+def _slope(lrs, best) -> float:
+    keep = best > 0
+    if keep.sum() < 2:
+        return np.nan
+    x, y = np.log10(lrs[keep]), np.log10(best[keep])
+    x = x - x.mean()
+    return float(x @ (y - y.mean()) / (x @ x))
 
 
 def decay_slope(best: pd.Series) -> float:
     """Least-squares slope of log10(best decay) on log10(lr); NaN when fewer than two lrs have a positive optimum."""
-    b = best[best > 0]
-    if len(b) < 2:
-        return np.nan
-    return float(np.polyfit(np.log10(b.index.to_numpy(float)), np.log10(b.to_numpy(float)), 1)[0])
+    return _slope(best.index.to_numpy(float), best.to_numpy(float))
 
 
-def slope_ci(df: pd.DataFrame, optimizer: str, n_boot: int = 500, seed: int = 0):
+def slope_ci(df: pd.DataFrame, optimizer: str, n_boot: int = 1000, seed: int = 0):
     """The slope of the best decay against lr, with a bootstrap over seeds (resampled mean surfaces)."""
-    seeds = np.sort(df[df.optimizer == optimizer].seed.unique())
-    s = decay_slope(best_decay_per_lr(df, optimizer))
+    cube, seeds, lrs, decays = grid_cube(df, "val_loss", optimizer)
+    s = _slope(lrs, _best_decay(cube, decays))
     rng = np.random.default_rng(seed)
-    boots = [decay_slope(best_decay_per_lr(df, optimizer, rng.choice(seeds, seeds.size))) for _ in range(n_boot)]
-    boots = np.asarray(boots)
+    boots = np.array([_slope(lrs, _best_decay(cube[rng.integers(0, seeds.size, seeds.size)], decays)) for _ in range(n_boot)])
     boots = boots[~np.isnan(boots)]
     if boots.size == 0:
         return s, np.nan, np.nan
@@ -163,12 +184,12 @@ def n12(t):
     acc = best.pivot_table(index="seed", columns="optimizer", values="test_accuracy")
     m, lo, hi = mean_ci(per[ADAMW] - per[ADAM_L2])
     am, alo, ahi = mean_ci(acc[ADAMW] - acc[ADAM_L2])
-    parts = []
+    parts, slopes = [], {}
     for o in sorted(opts):
         sel = best[best.optimizer == o]
         mode = sel.groupby(["lr", "decay"]).size().idxmax()
         bd = best_decay_per_lr(df, o)
-        s, slo, shi = slope_ci(df, o)
+        s, slo, shi = slopes[o] = slope_ci(df, o)
         parts.append(f"{o}: best-of-grid test loss {_fmt_ci(*mean_ci(per[o]))}, most chosen lr {mode[0]:g} decay {mode[1]:g}; "
                      f"best decay by lr (mean validation loss) " + ", ".join(f"{lr:g}->{d:g}" for lr, d in bd.items())
                      + f", slope of log best decay on log lr {s:.2f} [{slo:.2f}, {shi:.2f}]")
@@ -176,10 +197,10 @@ def n12(t):
     if SGD in per:
         sgd = f"; SGD minus Adam+L2 {_fmt_ci(*mean_ci(per[SGD] - per[ADAM_L2]))}"
     note = ("selected per seed on validation loss, test loss reported. " + "; ".join(parts)
-            + f". Test accuracy AdamW minus Adam+L2 {_fmt_ci(am, alo, ahi)}{sgd}. Decay in torch's convention (AdamW shrinks "
-            "by lr*decay per step); in Loshchilov & Hutter's parametrization (decay not multiplied by lr) the slope is 1 higher: "
-            "slope 0 here means their decay would have to move in proportion to lr. A small MLP without normalization, "
-            "constant learning rate, fixed epochs")
+            + f". Test accuracy AdamW minus Adam+L2 {_fmt_ci(am, alo, ahi)}{sgd}. Decays in torch's convention (AdamW shrinks "
+            f"by lr*decay per step; slope 0 = the best decay does not move with lr); in Loshchilov & Hutter's parametrization "
+            f"(decoupled decay not multiplied by lr) AdamW's slope is 1 higher, {slopes[ADAMW][0] + 1:.2f}. Both optimizers decay "
+            "every parameter, as torch does. A small MLP without normalization, constant learning rate, fixed epochs")
     return _row("best-of-grid test loss (lr x decay chosen on validation, per seed), AdamW minus Adam+L2 (paired)",
                 m, lo, hi, verdict(lo, hi, 0, "<"), note)
 
