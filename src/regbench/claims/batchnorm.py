@@ -88,7 +88,10 @@ def n5(t):
     m, lo, hi, _ = parts[key]
     test = lambda arm, metric: _series(df, arm=arm, layer=np.nan, split="test", metric=metric).mean()  # noqa: E731
     arms = ["dropout_bn", *parts]
-    bits = ["test loss / accuracy: " + "; ".join(f"{FIX_LABELS[a]} {test(a, 'loss'):.3f} / {test(a, 'accuracy'):.3f}" for a in arms)]
+    train = _series(df, arm="dropout_bn", layer=np.nan, split="train", metric="loss").mean()
+    bits = [f"the document's symptom (train loss low, test loss high): dropout before BN train {train:.3f} vs test "
+            f"{test('dropout_bn', 'loss'):.3f} (eval mode; training labels carry the teacher's label noise, test labels are clean)"]
+    bits += ["test loss / accuracy: " + "; ".join(f"{FIX_LABELS[a]} {test(a, 'loss'):.3f} / {test(a, 'accuracy'):.3f}" for a in arms)]
     if "dropout_bn_recal" in parts:
         acc = _ci(_series(df, arm="dropout_bn", layer=np.nan, split="test", metric="accuracy")
                   - _series(df, arm="dropout_bn_recal", layer=np.nan, split="test", metric="accuracy"))
@@ -200,10 +203,17 @@ def n6(t):
     if "ghost" in info:
         bits.append(f"ghost BN minus BN gap (ghost batch {_ghost_batch(df)} kept at larger batches; negative = batch noise "
                     "narrows the gap): " + "; ".join(f"{b}: {_fmt_ci(*c)}" for b, c in info["ghost"].items()))
+    if len(info.get("ghost", {})) > 1:
+        g = sorted(info["ghost"])
+        tr = _ci(tab[g[-1]]["ghost_minus_bn"] - tab[g[0]]["ghost_minus_bn"])
+        bits.append(f"ghost minus BN at batch {g[-1]} minus at {g[0]}: {_fmt_ci(*tr)} (< 0: BN loses more of the "
+                    "small-batch noise's effect as its batch grows)")
     acc = df[df.metric == "gap_accuracy"]
-    diff_acc = {b: (_series(acc, batch_size=b, norm="batch") - _series(acc, batch_size=b, norm="none")).mean()
+    diff_acc = {b: _ci(_series(acc, batch_size=b, norm="batch") - _series(acc, batch_size=b, norm="none"))
                 for b in sorted(info["per_batch"])}
-    bits.append("accuracy gap (train minus held-out), BN minus no BN: " + "; ".join(f"{b}: {d:+.3f}" for b, d in diff_acc.items()))
+    wider = [b for b, c in diff_acc.items() if c[1] > 0]
+    bits.append("accuracy gap (train minus held-out accuracy), BN minus no BN: " + "; ".join(
+        f"{b}: {_fmt_ci(*c)}" for b, c in diff_acc.items()) + f" (BN's accuracy gap wider at {len(wider)} of {len(diff_acc)} batch sizes)")
     for split, label in (("train", "train"), ("val", "held-out")):
         loss = df[(df.metric == "loss") & (df.split == split)]
         bits.append(f"{label} loss no BN / BN: " + "; ".join(

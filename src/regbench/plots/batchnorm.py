@@ -144,13 +144,13 @@ def bn_stats(t, footer):
     fig, axes = new(ncols=2, width=5.2, height=4.4)
     ax = axes[0, 0]
     arms = [a for a in ("fresh", "stale", "missing", "recalibrated", "batch_stats") if (df.arm == a).any()]
-    ep = df[df.metric == "stale_epoch"].value
-    stale = f"stale\n(epoch {int(ep.iloc[0])})" if len(ep) else "stale\n(early epoch)"
+    ep, total = df[df.metric == "stale_epoch"].value, df[(df.arm == "stale") & (df.metric == "epochs")].value
+    stale = f"stale\n(epoch {int(ep.iloc[0])}\nof {int(total.iloc[0])})" if len(ep) and len(total) else "stale\n(early epoch)"
     labels = {"fresh": "fresh", "stale": stale, "missing": "missing\n(init 0/1)",
               "recalibrated": "recalibrated", "batch_stats": "batch stats\n(train mode)"}
     eb = df[df.metric == "eval_batch"].value
     if len(eb):
-        labels["batch_stats"] = f"batch stats\n(train mode, {int(eb.iloc[0])} rows)"
+        labels["batch_stats"] = f"batch stats\n(train mode,\n{int(eb.iloc[0])} rows)"
     for i, a in enumerate(arms):
         _dots(ax, i, _series(df, arm=a, split="test", metric="loss"), SEQ[i % len(SEQ)])
     if (df.arm == "layer_norm").any():
