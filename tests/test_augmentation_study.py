@@ -1,0 +1,281 @@
+"""The augmentation study (N14): batched transforms equal the library / torchvision v2, the
+runner on a tiny config, and verdicts that follow the results when they are perturbed."""
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import matplotlib.pyplot as plt
+import torch
+import yaml
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from regbench import config, images
+from regbench.claims import REGISTRY, evaluate
+from regbench.claims import augmentation as rules
+from regbench.experiments import augmentation as exp
+from regbench.plots import augmentation as figs
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {"seeds": 2, "sweep": {"dataset": ["digits", "shapes"], "n_train": [20, 40]}, "chunk_size": 2,
+        "steps": 8, "batch_size": 8, "n_test": 40, "widths": [2, 3], "n_examples": 1}
+
+
+def cfg_with(params: dict | None = None) -> dict:
+    raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    raw["experiments"] = {"augmentation": copy.deepcopy(params if params is not None else TINY)}
+    return config.validate(raw, config.load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+# ---------------------------------------------------------------- config
+def test_schema_defaults_and_errors():
+    p = cfg_with({})["experiments"]["augmentation"]
+    assert p["arms"]["none"] == {"kind": "none"} and p["arms"]["mixup"]["alpha"] == 0.2
+    assert p["affine"]["digits"]["degrees"] == 10.0 and p["affine"]["shapes"]["scale"] == [0.65, 1.2]
+    assert config.n_chunks("augmentation", p) == 5
+    assert {"dataset": "shapes", "n_train": 800} in config.chunk_points(p, 4)
+    for bad in ({"arms": {"affine": {"kind": "affine"}}},            # no 'none' baseline
+                {"arms": {"none": {"kind": "none"}, "x": {"kind": "rotate"}}},
+                {"sweep": {"dataset": ["mnist"], "n_train": [10]}},
+                {"shapes_size": 10}):
+        with pytest.raises(config.ConfigError):
+            cfg_with(bad)
+
+
+# ---------------------------------------------------------------- transforms vs the library
+@pytest.fixture(scope="module")
+def batch():
+    X, y = images.shapes(2 * 16, seed=3, size=12, nuisance=images.NARROW)
+    return X.reshape(2, 16, 1, 12, 12), y.reshape(2, 16)
+
+
+def rngs(n=2, key=0):
+    return [np.random.default_rng([key, i]) for i in range(n)]
+
+
+def test_affine_matches_v2_per_image(batch):
+    x, y = batch
+    aug = exp.BatchedAug("affine", 6, rngs(), degrees=180, translate=0.15, scale=(0.65, 1.2))
+    params = aug.affine_params(16, 12, 12)
+    out, soft = aug.apply(x, y, params)
+    ref = torch.stack([TF.affine(xi, **p, interpolation=v2.InterpolationMode.BILINEAR, fill=0.0)
+                       for xi, p in zip(x.reshape(32, 1, 12, 12), params)]).reshape(x.shape)
+    assert float((out - ref).abs().max()) < 1e-5
+    assert torch.equal(soft.argmax(-1), y) and torch.equal(soft.sum(-1), torch.ones(2, 16))
+
+
+def test_affine_parameter_distribution_matches_v2():
+    n = 4000
+    aug = exp.BatchedAug("affine", 6, rngs(1), degrees=30, translate=0.15, scale=(0.8, 1.2))
+    ours = pd.DataFrame(aug.affine_params(n, 12, 12))
+    t = v2.RandomAffine(degrees=30, translate=(0.15, 0.15), scale=(0.8, 1.2))
+    torch.manual_seed(0)
+    theirs = pd.DataFrame([t.make_params([torch.zeros(1, 12, 12)]) for _ in range(n)])
+    for col in ("angle", "scale"):
+        a, b = ours[col].to_numpy(), theirs[col].to_numpy()
+        assert abs(a.mean() - b.mean()) < 0.1 * b.std() and abs(a.std() / b.std() - 1) < 0.05
+        assert a.min() >= b.min() - 0.1 * b.std() and a.max() <= b.max() + 0.1 * b.std()
+    tx = ours.translate.map(lambda v: v[0]).value_counts(normalize=True).sort_index()
+    ref = theirs.translate.map(lambda v: v[0]).value_counts(normalize=True).sort_index()
+    assert list(tx.index) == list(ref.index) == [-2, -1, 0, 1, 2]
+    assert float((tx - ref).abs().max()) < 0.03
+
+
+def test_flip_matches_v2(batch):
+    x, y = batch
+    aug = exp.BatchedAug("flip", 6, rngs(), p=0.5)
+    coins = [np.random.default_rng(k).random((2, 16)) < 0.5 for k in range(2)]
+    out, _ = aug.apply(x, y, coins)
+    for s in range(2):
+        for i in range(16):
+            ref = x[s, i]
+            if coins[0][s, i]:
+                ref = TF.horizontal_flip(ref)
+            if coins[1][s, i]:
+                ref = TF.vertical_flip(ref)
+            assert torch.equal(out[s, i], ref)
+    assert 0 < sum(c.sum() for c in coins) < 64
+
+
+class _Fixed:
+    """Patch a v2 MixUp / CutMix so its make_params returns the given parameters."""
+
+    def __init__(self, cls, params, **kw):
+        self.t = cls(num_classes=6, **kw)
+        self.t.make_params = lambda flat: params
+
+
+def test_mixup_and_cutmix_match_v2(batch):
+    x, y = batch
+    mix = exp.BatchedAug("mixup", 6, rngs(), alpha=0.3)
+    params = mix.mix_params(12, 12)
+    out, soft = mix.apply(x, y, params)
+    for s in range(2):
+        rx, ry = _Fixed(v2.MixUp, dict(lam=params[s]["lam"]), alpha=0.3).t(x[s], y[s])
+        torch.testing.assert_close(out[s], rx)
+        torch.testing.assert_close(soft[s], ry)
+    cut = exp.BatchedAug("cutmix", 6, rngs(key=1), alpha=1.0)
+    params = cut.mix_params(12, 12)
+    out, soft = cut.apply(x, y, params)
+    for s in range(2):
+        rx, ry = _Fixed(v2.CutMix, dict(box=params[s]["box"], lam_adjusted=params[s]["lam"])).t(x[s], y[s])
+        assert torch.equal(out[s], rx)
+        torch.testing.assert_close(soft[s], ry)
+        x1, y1, x2, y2 = params[s]["box"]
+        assert 0 <= x1 <= x2 <= 12 and 0 <= y1 <= y2 <= 12
+    torch.testing.assert_close(soft.sum(-1), torch.ones(2, 16))
+
+
+def test_cutmix_box_distribution_matches_v2():
+    """Box and adjusted lam from our numpy draws vs v2.CutMix.make_params: same distribution."""
+    n = 3000
+    aug = exp.BatchedAug("cutmix", 6, rngs(1), alpha=1.0)
+    ours = pd.DataFrame(aug.mix_params(12, 12)[0] for _ in range(n))
+    torch.manual_seed(0)
+    t = v2.CutMix(alpha=1.0, num_classes=6)
+    theirs = pd.DataFrame(t.make_params([torch.zeros(1, 12, 12)]) for _ in range(n))
+    assert abs(ours.lam.mean() - theirs.lam_adjusted.mean()) < 0.03
+    assert abs(ours.lam.std() - theirs.lam_adjusted.std()) < 0.03
+
+
+def test_models_draw_independently(batch):
+    x, y = batch
+    both, _ = exp.BatchedAug("affine", 6, rngs(), degrees=90)(x, y)
+    alone, _ = exp.BatchedAug("affine", 6, rngs()[1:], degrees=90)(x[1:], y[1:])
+    assert torch.equal(both[1], alone[0])
+    assert not torch.equal(both[0], x[0])
+
+
+# ---------------------------------------------------------------- runner
+@pytest.fixture(scope="module")
+def tiny_table():
+    cfg = cfg_with()
+    p = cfg["experiments"]["augmentation"]
+    return pd.concat([exp.RUNNERS["augmentation"](p, cfg, None, k) for k in range(config.n_chunks("augmentation", p))],
+                     ignore_index=True)
+
+
+def test_runner_tidy_and_deterministic(tiny_table):
+    df = tiny_table
+    scores = df[df.metric.isin(["acc", "nll", "ece"])]
+    assert set(scores.split) == {"train", "test", "test_iid"}
+    assert set(scores.arm) == {"none", "affine", "flip", "mixup", "mixup_a1", "cutmix"}
+    # 2 datasets x 2 sizes x 6 arms x 2 seeds, 3 metrics, splits: digits 2, shapes 3
+    assert len(scores) == 2 * 6 * 2 * 3 * (2 + 3)
+    acc = scores[scores.metric == "acc"].value
+    assert acc.between(0, 1).all()
+    ex = df[df.split == "example"]
+    assert set(ex.n_train) == {20} and ex.feature.notna().all()
+    assert len(ex[(ex.metric == "pixel") & (ex.dataset == "shapes")]) == 6 * 1 * 144
+    labels = ex[ex.metric == "label"].groupby(["dataset", "arm", "example"]).value.sum()
+    np.testing.assert_allclose(labels.to_numpy(), 1.0, atol=1e-6)
+    cfg = cfg_with()
+    again = exp.RUNNERS["augmentation"](cfg["experiments"]["augmentation"], cfg, None, 0)
+    keep = lambda d: d[~d.metric.isin(["train_seconds", "cpu_seconds"])].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(keep(again), keep(df[df.dataset == "digits"]))
+
+
+def test_arms_are_paired(tiny_table):
+    """An arm's numbers do not depend on which other arms run beside it."""
+    cfg = cfg_with({**TINY, "sweep": {"dataset": ["digits"], "n_train": [20]},
+                    "arms": {"none": {"kind": "none"}, "cutmix": {"kind": "cutmix", "alpha": 1.0}}})
+    small = exp.RUNNERS["augmentation"](cfg["experiments"]["augmentation"], cfg, None, 0)
+    sel = lambda d: d[(d.dataset == "digits") & (d.n_train == 20) & d.arm.isin(["none", "cutmix"])  # noqa: E731
+                      & d.metric.isin(["acc", "nll"])].sort_values(["arm", "seed", "split", "metric"]).value.to_numpy()
+    np.testing.assert_allclose(sel(small), sel(tiny_table), rtol=1e-6)
+
+
+def test_rule_and_figures_on_the_tiny_run(tiny_table):
+    assert "N14" in REGISTRY
+    assert figs.SHAPE_CLASSES == images.SHAPE_CLASSES
+    row = evaluate({"augmentation": tiny_table}).set_index("id").loc["N14"]
+    assert row.verdict in ("supported", "refuted", "conditional", "inconclusive")
+    assert "[A:" in row.note and "[D:" in row.note
+    for name, f in figs.FIGURES.items():
+        fig = f.draw({"augmentation": tiny_table}, "footer")
+        assert fig._suptitle.get_text()
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------- verdicts follow the results
+SIZES = (50, 100, 200, 400)
+
+
+def synthetic(effects: dict, seeds: int = 6, noise: float = 0.002, skip=()) -> pd.DataFrame:
+    """A results table where arm accuracy = none + effects[arm](dataset, n) + small noise; (dataset, arm) in skip left out."""
+    arms = {"none": ("none", np.nan), "affine": ("affine", np.nan), "flip": ("flip", np.nan),
+            "mixup": ("mixup", 0.2), "mixup_a1": ("mixup", 1.0), "cutmix": ("cutmix", 1.0)}
+    r = np.random.default_rng(0)
+    rows = []
+    for ds in ("digits", "shapes"):
+        for n in SIZES:
+            for s in range(seeds):
+                base = 0.8 + 0.02 * r.standard_normal()
+                for arm, (kind, alpha) in arms.items():
+                    if (ds, arm) in skip:
+                        continue
+                    eff = effects.get(arm, lambda ds, n: 0.0)(ds, n) if arm != "none" else 0.0
+                    for metric, v in (("acc", base + eff + noise * r.standard_normal()), ("nll", 0.5 - eff)):
+                        rows.append(dict(dataset=ds, n_train=n, arm=arm, kind=kind, alpha=alpha, seed=s,
+                                         split="test", metric=metric, value=v))
+    return pd.DataFrame(rows)
+
+
+def shrinking(big):  # helps, less with more data
+    return lambda ds, n: big * 50 / n
+
+
+GOOD = {"affine": shrinking(0.08), "flip": lambda ds, n: -0.05 if ds == "digits" else 3 / n,
+        "mixup": shrinking(0.1), "mixup_a1": shrinking(0.1), "cutmix": shrinking(0.1)}
+
+
+def verdict(df):
+    return evaluate({"augmentation": df}).set_index("id").loc["N14"]
+
+
+def test_all_parts_supported_then_each_perturbation_flips():
+    p = rules.parts(synthetic(GOOD))
+    assert {k: q["verdict"] for k, q in p.items()} == {"A": "supported", "B": "supported", "C": "supported", "D": "supported"}
+    assert verdict(synthetic(GOOD)).verdict == "supported"
+    # A + B: the label-preserving arms hurt at every size -> A refuted, overall conditional (C, D hold)
+    bad_affine = synthetic({**GOOD, "affine": lambda ds, n: -0.04}, skip={("shapes", "flip")})
+    p = rules.parts(bad_affine)
+    assert p["A"]["verdict"] == "refuted" and p["B"]["verdict"] != "supported"
+    assert verdict(bad_affine).verdict == "conditional"
+    # ... while flip, label-preserving on shapes, still helping there makes A conditional
+    assert rules.parts(synthetic({**GOOD, "affine": lambda ds, n: -0.04}))["A"]["verdict"] == "conditional"
+    # B: a gain that grows with n
+    growing = rules.parts(synthetic({**GOOD, "affine": lambda ds, n: 0.02 * np.log2(n / 25)}, skip={("shapes", "flip")}))
+    assert growing["A"]["verdict"] == "supported" and growing["B"]["verdict"] == "refuted"
+    # C: mixup / cutmix gains below the 'strong' bar
+    weak = rules.parts(synthetic({**GOOD, "mixup": lambda ds, n: 0.003, "cutmix": lambda ds, n: 0.003}))
+    assert weak["C"]["verdict"] == "refuted"
+    # the alpha = 1 arm is not judged: making it bad changes nothing
+    assert rules.parts(synthetic({**GOOD, "mixup_a1": lambda ds, n: -0.1}))["C"]["verdict"] == "supported"
+    # D: the label-changing control helps -> refuted
+    assert rules.parts(synthetic({**GOOD, "flip": lambda ds, n: 0.05}))["D"]["verdict"] == "refuted"
+    # every part refuted -> refuted
+    all_bad = {"affine": lambda ds, n: -0.002 * np.log2(400 / n) - 0.04, "flip": lambda ds, n: 0.05 if ds == "digits" else -0.05,
+               "mixup": lambda ds, n: -0.03, "cutmix": lambda ds, n: -0.03}
+    assert verdict(synthetic(all_bad)).verdict == "refuted"
+
+
+def test_conditional_names_the_boundary():
+    # affine helps at n <= 100 and hurts above: conditional, and the note says where
+    df = synthetic({**GOOD, "affine": lambda ds, n: 0.03 if n <= 100 else -0.03})
+    a = rules.parts(df)["A"]
+    assert a["verdict"] == "conditional"
+    assert "yes at n=50,100" in a["text"] and "no at n=200,400" in a["text"]
+    row = verdict(df)
+    assert row.verdict == "conditional" and row.value == pytest.approx(0.03, abs=0.01)
+
+
+def test_noise_makes_it_inconclusive():
+    df = synthetic({"affine": lambda ds, n: 0.0, "flip": lambda ds, n: 0.0}, seeds=8, noise=0.05)
+    p = rules.parts(df)
+    assert p["D"]["verdict"] != "supported"
+    assert (p["A"]["cells"].verdict == "inconclusive").mean() >= 0.5
