@@ -98,3 +98,11 @@ def test_sweep_grid_and_chunks(tiny):
     design = {"noise": {"sigma": 3.0}, "n_train": 5}
     assert config.apply_overrides(design, points[0]) == {"noise": {"sigma": 0.5}, "n_train": 1}
     assert design["noise"]["sigma"] == 3.0
+
+
+def test_teacher_references_are_checked(schema):
+    cfg = raw()
+    cfg["experiments"]["bn_stats"] = {"teacher": "missing", "stale_epoch": 9, "epochs": 3}
+    msg = error_of(cfg, schema)
+    assert "experiments.bn_stats.teacher: 'missing' is not defined under teachers; defined: tabular" in msg
+    assert "experiments.bn_stats.stale_epoch: 9 exceeds epochs = 3" in msg

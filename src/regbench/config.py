@@ -97,7 +97,15 @@ def _semantic_problems(cfg: dict) -> list[str]:
             data.truth(design)
         except ValueError as err:
             problems.append(f"designs.{name}.{err}")
+    teachers = cfg.get("teachers", {})
     for exp, params in cfg["experiments"].items():
+        ref = params.get("teacher")
+        if ref is not None and ref not in teachers:
+            problems.append(
+                f"experiments.{exp}.teacher: {ref!r} is not defined under teachers; defined: {', '.join(sorted(teachers)) or '(none)'}"
+            )
+        if "stale_epoch" in params and params["stale_epoch"] > params["epochs"]:
+            problems.append(f"experiments.{exp}.stale_epoch: {params['stale_epoch']} exceeds epochs = {params['epochs']}")
         ref = params.get("design")
         if ref is not None and ref not in designs:
             problems.append(

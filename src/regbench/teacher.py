@@ -5,6 +5,9 @@ A teacher spec is plain config data (see config/README.md, `teachers`). The
 teacher's weights depend only on (root, name): every seed learns the same task;
 seeds change the data draw (and, in the engine, the initialization).
 """
+import functools
+import json
+
 import numpy as np
 
 from regbench import data
@@ -12,6 +15,13 @@ from regbench.seeds import rng as make_rng
 
 
 def _weights(spec: dict, name: str, root: int) -> dict:
+    # built once per process: the logit-centring probe costs ~0.4 s
+    return _weights_cached(json.dumps(spec, sort_keys=True), name, root)
+
+
+@functools.lru_cache(maxsize=8)
+def _weights_cached(spec_json: str, name: str, root: int) -> dict:
+    spec = json.loads(spec_json)
     r = make_rng(root, "teacher", name)
     p, h = spec["p"], spec["hidden"]
     out = spec["classes"] if spec["task"] == "classification" else 1
