@@ -90,7 +90,8 @@ def n8(t):
     helps = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "supported"]
     flat = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "inconclusive"]
     hurts = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "refuted"]
-    where = (f"Restoring the best weights lowers test loss at patience {', '.join(helps) or 'none'}"
+    where = ((f"Restoring the best weights lowers test loss at patience {', '.join(helps)}" if helps else
+              f"Restoring the best weights lowers test loss at no patience of {', '.join(f'{p:g}' for p in pats)}")
              + (f"; no measurable difference at {', '.join(flat)}" if flat else "")
              + (f"; it raises it at {', '.join(hurts)}" if hurts else "") + ". ")
     note = (where + f"Paired test-loss differences, restore minus train-to-the-end ({epochs} epochs): "

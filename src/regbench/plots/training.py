@@ -78,7 +78,8 @@ def early_stopping(t, footer):
         rec = np.mean([loss[(p, "best")].mean() for p in in_doc])
         ep = np.mean([stops[(p, "best")].mean() for p in in_doc])
         p_hi = max(in_doc)
-        title = (f"Early stopping with patience {min(in_doc):g}-{p_hi:g} and restore: test loss {rec:.3f} after ~{ep:.0f} epochs vs "
+        span = f"{min(in_doc):g}-{p_hi:g}" if len(in_doc) > 1 else f"{p_hi:g}"
+        title = (f"Early stopping with patience {span} and restore: test loss {rec:.3f} after ~{ep:.0f} epochs vs "
                  f"{end:.3f} training all {int(stops.max().max())}; without restore, patience {p_hi:g} returns "
                  f"{loss[(p_hi, 'last')].mean():.3f}")
     else:
