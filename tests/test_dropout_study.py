@@ -78,7 +78,7 @@ def test_engine_dropout_keeps_the_expectation():
     s, s2 = dx._engine_variant(x, [0.2, 0.6], 2000, 3, torch.device("cpu"))
     for k in range(2):
         z, _ = dx._z_stats(s[k], s2[k], 2000)
-        assert z.size == 24 and np.abs(z).max() < 4.5
+        assert z.size == 6 and np.abs(z).max() < 4.5
 
 
 def test_mc_summary_removes_monte_carlo_error():
@@ -92,6 +92,11 @@ def test_mc_summary_removes_monte_carlo_error():
     assert m["spread2"][0, 0] == pytest.approx(2 * 0.2**2, rel=0.05)  # each class probability is 0.7 +- 0.2
     assert abs(m["gap2"][0, 0]) < 0.1 * m["spread2"][0, 0]
     assert m["mi"][0, 0] > 0
+
+
+def test_rate_sweep_always_has_the_no_dropout_baseline():
+    arms = dx._arms({"hidden_rates": [0.5], "input_rates": [0.2, 0.0]})
+    assert arms == {(0.0, 0.0): [("hidden", 0.0), ("input", 0.0)], (0.0, 0.5): [("hidden", 0.5)], (0.2, 0.0): [("input", 0.2)]}
 
 
 # ------------------------------------------------------------- runners

@@ -122,14 +122,18 @@ def _mc_numpy(train, infer, n_masks, chunk=250):
     return s, s2
 
 
+ENGINE_ROWS = 4  # the engine variant checks one output on ENGINE_ROWS x rows inputs (about the numpy variants' cost)
+
+
 def _activations(cfg, params, s):
-    """Hidden activations h = relu(x W + b) [rows, width] of a random layer on teacher test inputs."""
+    """Teacher test inputs for the engine ([ENGINE_ROWS * rows, p]) and the hidden
+    activations h = relu(x W + b) of a random layer on the first `rows` of them, flattened."""
     spec = _teacher(cfg, params)
-    x = teacher.sample(spec, params["teacher"], 2, s, cfg["seed"])["X_test"][: params["rows"]].astype(np.float64)
+    x = teacher.sample(spec, params["teacher"], 2, s, cfg["seed"])["X_test"][: ENGINE_ROWS * params["rows"]].astype(np.float64)
     r = seeds.rng(cfg["seed"], "dropout_expectation", "layer", s)
     W = r.standard_normal((x.shape[1], params["width"])) * np.sqrt(2.0 / x.shape[1])
     b = 0.1 * r.standard_normal(params["width"])
-    return x, np.maximum(x @ W + b, 0.0).ravel()
+    return x, np.maximum(x[: params["rows"]] @ W + b, 0.0).ravel()
 
 
 def _numpy_variant(variant, h, p, n_masks, r):
@@ -163,7 +167,9 @@ def _engine_variant(x, rates, n_masks, seed, device):
 
     Only the hidden layer drops, and the output layer is linear in it, so the
     mean train-mode output must equal the eval-mode output exactly. Returns
-    per model the sums of d and d^2 over n_masks masks, units = rows x outputs.
+    per model the sums of d and d^2 over n_masks masks for the first output
+    of every row: rows get independent masks, while the outputs of one row
+    share theirs, so only one output per row is an independent check.
     """
     K = len(rates)
     spec = nets.MLPSpec(d_in=x.shape[1], d_out=4, hidden=(64,), p_hidden=tuple(rates))
@@ -172,18 +178,18 @@ def _engine_variant(x, rates, n_masks, seed, device):
     xt = torch.as_tensor(x, dtype=torch.float64, device=device)
     infer = model.predict(xt)  # [K, rows, out]
     reps = max(1, 4096 // x.shape[0])
-    s = torch.zeros_like(infer)
-    s2 = torch.zeros_like(infer)
+    s = torch.zeros_like(infer[..., 0])
+    s2 = torch.zeros_like(infer[..., 0])
     m = 0
     with torch.no_grad():
         while m < n_masks:
             c = min(reps, n_masks - m)
             out = model(xt.repeat(c, 1), train=True, generators=gens).view(K, c, *infer.shape[1:])
-            d = out - infer[:, None]
+            d = (out - infer[:, None])[..., 0]
             s += d.sum(1)
             s2 += (d * d).sum(1)
             m += c
-    return s.reshape(K, -1).cpu().numpy(), s2.reshape(K, -1).cpu().numpy()
+    return s.cpu().numpy(), s2.cpu().numpy()
 
 
 def dropout_expectation(params: dict, cfg: dict) -> pd.DataFrame:
@@ -337,10 +343,10 @@ def dropout_mc(params: dict, cfg: dict) -> pd.DataFrame:
 def _arms(params):
     """Unique (p_input, p_hidden) pairs and the (layer, rate) labels each one stands for."""
     arms = {}
-    for r in params["hidden_rates"]:
-        arms.setdefault((0.0, float(r)), []).append(("hidden", float(r)))
-    for r in params["input_rates"]:
-        arms.setdefault((float(r), 0.0), []).append(("input", float(r)))
+    for r in sorted({0.0, *map(float, params["hidden_rates"])}):  # 0: the no-dropout baseline, always trained
+        arms.setdefault((0.0, r), []).append(("hidden", r))
+    for r in sorted({0.0, *map(float, params["input_rates"])}):
+        arms.setdefault((r, 0.0), []).append(("input", r))
     return arms
 
 

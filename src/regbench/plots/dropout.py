@@ -89,11 +89,11 @@ def ensemble(t, footer):
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
     ax.set_title("deterministic vs MC-average arg-max")
-    w = ensemble_ratios(df, "test").groupby("rate").ratio.mean()
-    eq = 1 / np.maximum(w.to_numpy(), 1e-9) ** 2
-    return finish(fig, f"Weight scaling is as close to the sub-network average as averaging ~{eq[0]:.0f} sampled masks at p = "
-                       f"{w.index[0]:g} but only ~{eq[-1]:.0f} at p = {w.index[-1]:g}; the gap grows with the rate and off the data",
-                  footer)
+    eq = {split: 1 / np.maximum(ensemble_ratios(df, split).groupby("rate").ratio.mean(), 1e-9) ** 2 for split in ("test", "ood")}
+    lo, hi = eq["test"].index[0], eq["test"].index[-1]
+    return finish(fig, f"Weight scaling is as close to the sub-network average as averaging ~{eq['test'][lo]:.0f} sampled masks at "
+                       f"p = {lo:g} and ~{eq['test'][hi]:.0f} at p = {hi:g} on test inputs (~{eq['ood'][lo]:.0f} and "
+                       f"~{eq['ood'][hi]:.0f} off the data)", footer)
 
 
 def rates(t, footer):
