@@ -196,6 +196,8 @@ def test_rule_and_figures_on_the_tiny_run(tiny_table):
     assert row.verdict in ("supported", "refuted", "conditional", "inconclusive")
     assert "[A:" in row.note and "[D:" in row.note
     for name, f in figs.FIGURES.items():
+        if f.tables != ["augmentation"]:
+            continue
         fig = f.draw({"augmentation": tiny_table}, "footer")
         assert fig._suptitle.get_text()
         plt.close(fig)
@@ -279,3 +281,89 @@ def test_noise_makes_it_inconclusive():
     p = rules.parts(df)
     assert p["D"]["verdict"] != "supported"
     assert (p["A"]["cells"].verdict == "inconclusive").mean() >= 0.5
+
+
+# ---------------------------------------------------------------- N17: fine-tuning recipe
+FT_TINY = {"seeds": 2, "sweep": {"n_train": [10, 20]}, "epochs": 6, "batch_size": 8, "n_val": 20, "widths": [2, 3],
+           "lr": 0.3, "recipe": {"patience": 1}, "pretrain": {"steps": 5, "batch_size": 16}}
+
+
+def ft_cfg(params=None):
+    raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    raw["experiments"] = {"finetune": copy.deepcopy(FT_TINY if params is None else params)}
+    return config.validate(raw, config.load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+def test_finetune_arms_and_schedule():
+    arms = exp.finetune_arms()
+    assert len(arms) == 2 + 2 * 6 + 2
+    assert not any(v for k, v in arms["baseline"].items() if k in exp.COMPONENTS)
+    assert all(arms["full"][c] for c in exp.COMPONENTS) and arms["no_clipping"]["clipping"] is False
+    assert arms["only_adamw"]["adamw"] and not arms["only_adamw"]["warmup"]
+    assert arms["scratch"]["pretrained"] is False and arms["head_only"]["head_only"] is True
+    s = exp._linear_schedule(10, torch.tensor([0, 4]))
+    np.testing.assert_allclose(s[:, 0].numpy(), (10 - np.arange(10)) / 10, rtol=1e-6)
+    np.testing.assert_allclose(s[:4, 1].numpy(), [0.25, 0.5, 0.75, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(s[4:, 1].numpy(), (10 - np.arange(4, 10)) / 6, rtol=1e-6)
+    assert ft_cfg({})["experiments"]["finetune"]["recipe"]["weight_decay"] == 0.01
+
+
+@pytest.fixture(scope="module")
+def ft_table():
+    cfg = ft_cfg()
+    p = cfg["experiments"]["finetune"]
+    return pd.concat([exp.RUNNERS["finetune"](p, cfg, None, k) for k in range(config.n_chunks("finetune", p))],
+                     ignore_index=True)
+
+
+def test_finetune_runner(ft_table):
+    df = ft_table
+    acc = df[(df.metric == "acc") & (df.split == "test")]
+    assert len(acc) == 2 * 2 * 16 and acc.value.between(0, 1).all()
+    ep = df[df.metric == "epochs_used"]
+    assert (ep[~ep.early_stopping].value == 6).all()
+    assert (ep.value <= 6).all() and (ep[ep.early_stopping].value < 6).any()  # patience 1 stops some
+    # early stopping restores the best-validation weights: the final val NLL is the best one seen
+    vl = df[(df.metric == "nll") & (df.split == "val")].set_index(["n_train", "arm", "seed"]).value
+    best = df[df.metric == "best_val_nll"].set_index(["n_train", "arm", "seed"]).value
+    es = df[df.metric == "best_val_nll"].set_index(["n_train", "arm", "seed"]).early_stopping
+    np.testing.assert_allclose(vl[es[es].index], best[es[es].index], rtol=1e-4)
+    assert (vl[es[~es].index] >= best[es[~es].index] - 1e-6).all()
+    # arms of one seed start from the same pretrained convs; scratch does not
+    row = evaluate({"finetune": df}).set_index("id").loc["N17"]
+    assert row.verdict in ("supported", "refuted", "conditional", "inconclusive") and "[clipping:" in row.note
+    fig = figs.FIGURES["finetune_ablation"].draw({"finetune": df}, "footer")
+    assert "recipe" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def ft_synthetic(effects: dict, seeds: int = 6) -> pd.DataFrame:
+    r = np.random.default_rng(1)
+    rows = []
+    for n in (50, 100):
+        for s in range(seeds):
+            base = 0.9 + 0.02 * r.standard_normal()
+            for arm in exp.finetune_arms():
+                v = base + effects.get(arm, 0.0) + 0.001 * r.standard_normal()
+                for metric, val in (("acc", v), ("nll", 1 - v), ("ece", 0.05)):
+                    rows.append(dict(n_train=n, arm=arm, seed=s, split="test", metric=metric, value=val))
+            rows += [dict(n_train=n, arm="full", seed=s, split="train", metric=m, value=v)
+                     for m, v in (("epochs_used", 30.0), ("clipped_frac", 0.5))]
+    return pd.DataFrame(rows)
+
+
+def n17(df):
+    return evaluate({"finetune": df}).set_index("id").loc["N17"]
+
+
+def test_n17_verdict_follows_the_ablation():
+    every = {"full": 0.05, **{f"no_{c}": 0.03 for c in rules.RECIPE}}
+    assert n17(ft_synthetic(every)).verdict == "supported"
+    # one part does nothing inside the recipe -> conditional, and the note says which
+    one_idle = {**every, "no_layer_decay": 0.05}
+    row = n17(ft_synthetic(one_idle))
+    assert row.verdict == "conditional" and "[layer_decay: inconclusive]" in row.note
+    # the recipe loses to the baseline and no part helps -> refuted
+    worse = {"full": -0.03, **{f"no_{c}": 0.0 for c in rules.RECIPE}}
+    assert n17(ft_synthetic(worse)).verdict == "refuted"
+    assert n17(ft_synthetic(every)).value == pytest.approx(0.05, abs=0.005)

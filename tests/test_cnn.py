@@ -104,3 +104,24 @@ def test_evaluate_matches_manual():
     torch.testing.assert_close(ev["acc"], (logits.argmax(-1) == y).float().mean(-1))
     torch.testing.assert_close(ev["probs"].sum(-1), torch.ones(2, 20))
     torch.testing.assert_close(cnn.predict(m, X, chunk=7), logits.detach())
+
+
+def test_coupled_l2_equals_torch_adam_weight_decay():
+    m = cnn.BatchedCNN([4, 5], 1, 8, 3, (2, 3))
+    opt = cnn.BatchedAdamW(list(m.named().values()), 1e-2, l2=torch.tensor([0.0, 0.5]))
+    refs = [cnn.SmallCNN(1, 8, 3, (2, 3), seed=s) for s in (4, 5)]
+    ropts = [torch.optim.Adam(r.parameters(), 1e-2, weight_decay=wd) for r, wd in zip(refs, (0.0, 0.5))]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        x = torch.rand(2, 6, 1, 8, 8, generator=g)
+        y = torch.randint(0, 3, (2, 6), generator=g)
+        opt.zero_grad()
+        cnn.soft_cross_entropy(m(x), y).sum().backward()
+        opt.step()
+        for k, (r, ro) in enumerate(zip(refs, ropts)):
+            ro.zero_grad()
+            F.cross_entropy(r(x[k]), y[k]).backward()
+            ro.step()
+    for k, r in enumerate(refs):
+        for name, p in m.named().items():
+            torch.testing.assert_close(p[k], r.get_parameter(name), rtol=1e-5, atol=1e-6)

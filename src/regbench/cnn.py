@@ -171,14 +171,16 @@ def clip_per_model(params, max_norm) -> torch.Tensor:
 class BatchedAdamW:
     """AdamW on [K, ...] parameters, lr and weight decay per model (and per tensor).
 
-    lr, weight_decay: a float, a [K] tensor, or a list with one such entry per
-    parameter tensor (layer-wise settings). ``step(scale)``
-    multiplies every lr by ``scale`` (a float or [K]; schedules such as warmup).
+    lr, weight_decay, l2: a float, a [K] tensor, or a list with one such entry
+    per parameter tensor (layer-wise settings). ``step(scale)`` multiplies
+    every lr by ``scale`` (a float or [K]; schedules such as warmup).
     The update is torch.optim.AdamW's: p <- p * (1 - lr * wd), then
     p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    ``l2`` is the coupled alternative, torch.optim.Adam(weight_decay=l2):
+    g <- g + l2 * p before the moments (so the decay is divided by sqrt(v)).
     """
 
-    def __init__(self, params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8, l2=0.0):
         self.params = list(params)
         K = self.params[0].shape[0]
         self.b1, self.b2 = betas
@@ -201,6 +203,8 @@ class BatchedAdamW:
 
         self.lr = [per_model(v, p) for v, p in zip(listed(lr), self.params)]
         self.wd = [per_model(v, p) for v, p in zip(listed(weight_decay), self.params)]
+        self.l2 = [per_model(v, p) for v, p in zip(listed(l2), self.params)]
+        self.coupled = any(bool((v != 0).any()) for v in self.l2)
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
 
@@ -213,10 +217,10 @@ class BatchedAdamW:
         self.t += 1
         bc1, bc2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
         scale = torch.as_tensor(scale, dtype=self.params[0].dtype, device=self.params[0].device)
-        for p, m, v, lr, wd in zip(self.params, self.m, self.v, self.lr, self.wd):
+        for p, m, v, lr, wd, l2 in zip(self.params, self.m, self.v, self.lr, self.wd, self.l2):
             if p.grad is None:
                 continue
-            g = p.grad
+            g = p.grad + l2 * p if self.coupled else p.grad
             lr_t = lr * (scale.reshape(-1, *([1] * (p.ndim - 1))) if scale.ndim else scale)
             p.mul_(1 - lr_t * wd)
             m.lerp_(g, 1 - self.b1)
