@@ -83,6 +83,6 @@ def worst(*verdicts: str) -> str:
 # Importing a study's rules module registers its claims (in ledger order).
 import importlib  # noqa: E402
 
-RULE_MODULES = ["linear", "dropout", "batchnorm", "training", "implicit"]
+RULE_MODULES = ["linear", "dropout", "batchnorm", "training", "implicit", "augmentation"]
 for _module in RULE_MODULES:
     importlib.import_module(f"regbench.claims.{_module}")

@@ -19,6 +19,7 @@ MODULE_OF = {
     **dict.fromkeys(["dropout_expectation", "dropout_mc", "dropout_rates"], "dropout"),
     **dict.fromkeys(["bn_dropout", "bn_batchsize", "bn_stats"], "batchnorm"),
     **dict.fromkeys(["early_stopping", "adamw_vs_l2", "label_smoothing"], "training"),
+    **dict.fromkeys(["augmentation", "finetune"], "augmentation"),
     **dict.fromkeys(["gd_vs_ridge", "sgd_l2_decay", "adam_l2_decay", "noise_vs_ridge", "bias_variance"], "implicit"),
 }
 STUDIES = sorted(set(MODULE_OF.values()))

@@ -3,9 +3,10 @@
 Each plots module of a study defines FIGURES: name -> Figure. Plot modules
 import no torch, so the Snakefile can plan figures cheaply.
 """
-from regbench.plots import batchnorm, dropout, implicit, linear, training
+from regbench.plots import augmentation, batchnorm, dropout, implicit, linear, training
 
-FIGURES = {**linear.FIGURES, **dropout.FIGURES, **batchnorm.FIGURES, **training.FIGURES, **implicit.FIGURES}
+FIGURES = {**linear.FIGURES, **dropout.FIGURES, **batchnorm.FIGURES, **training.FIGURES, **implicit.FIGURES,
+           **augmentation.FIGURES}
 
 
 def seeds_text(name: str, cfg: dict) -> str:
