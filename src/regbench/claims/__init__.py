@@ -38,7 +38,7 @@ def claim(id: str, text: str, needs, evidence: str):
 def evaluate(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per registered claim; claims whose experiments were not run say so."""
     rows = []
-    for c in REGISTRY.values():
+    for c in sorted(REGISTRY.values(), key=lambda c: _order(c.id)):
         missing = [e for e in c.needs if e not in tables]
         if missing:
             out = dict(statistic="", value=np.nan, lo=np.nan, hi=np.nan, verdict="not run",
@@ -48,6 +48,12 @@ def evaluate(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         assert out["verdict"] in VERDICTS, out
         rows.append(dict(id=c.id, claim=c.text, **out, evidence=c.evidence))
     return pd.DataFrame(rows)
+
+
+def _order(claim_id: str):
+    """L1 < L2 < ... < L7a < L7b < ... < N1 < N2 < ... < N17."""
+    digits = "".join(ch for ch in claim_id[1:] if ch.isdigit())
+    return claim_id[0], int(digits), claim_id[1 + len(digits):]
 
 
 def _fmt(x) -> str:
@@ -70,6 +76,21 @@ def to_markdown(df: pd.DataFrame, header: str = "") -> str:
     counts = df.verdict.value_counts()
     lines += ["", "Verdicts: " + ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICTS if counts.get(v, 0))]
     return "\n".join(lines) + "\n"
+
+
+def across(verdicts) -> str:
+    """One verdict for a claim measured in several regimes (sizes, rates, cells):
+    all supported -> supported; supported in some regimes (or conditional in one)
+    and not in others -> conditional, the note names where; none supported but
+    some refuted -> refuted; else inconclusive."""
+    v = list(verdicts)
+    if v and all(x == "supported" for x in v):
+        return "supported"
+    if "supported" in v or "conditional" in v:
+        return "conditional"
+    if "refuted" in v:
+        return "refuted"
+    return "inconclusive"
 
 
 def worst(*verdicts: str) -> str:

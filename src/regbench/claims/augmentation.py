@@ -20,7 +20,7 @@ for shapes the wide-nuisance test set (training used narrow nuisances).
 import numpy as np
 import pandas as pd
 
-from regbench.claims import claim
+from regbench.claims import across, claim
 from regbench.stats import mean_ci, verdict
 
 # The split each dataset's claim is read on: digits' held-out test set; for
@@ -57,21 +57,6 @@ def cells(g: pd.DataFrame, threshold: float = 0.0, claimed: str = ">") -> pd.Dat
         rows.append(dict(dataset=ds, arm=arm, kind=s.kind.iloc[0], n_train=n, mean=m, lo=lo, hi=hi,
                          verdict=verdict(lo, hi, threshold, claimed)))
     return pd.DataFrame(rows, columns=["dataset", "arm", "kind", "n_train", "mean", "lo", "hi", "verdict"])
-
-
-def combine(verdicts) -> str:
-    """One verdict for parts or cells: all supported -> supported; some supported -> conditional;
-    none supported but some refuted -> refuted; else inconclusive."""
-    vs = set(verdicts)
-    if not vs:
-        return "inconclusive"
-    if vs == {"supported"}:
-        return "supported"
-    if "supported" in vs:
-        return "conditional"
-    if "refuted" in vs:
-        return "refuted"
-    return "inconclusive"
 
 
 def slopes(g: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +123,7 @@ def parts(df: pd.DataFrame) -> dict:
     out = {}
     a = cells(_select(g, LABEL_PRESERVING), 0.0, ">")
     fit = _train_fit(df, LABEL_PRESERVING)
-    out["A"] = dict(verdict=combine(a.verdict), cells=a,
+    out["A"] = dict(verdict=across(a.verdict), cells=a,
                     text=f"A label-preserving transforms help (gain > 0): {_describe(a)}"
                          + (f"; clean training accuracy at the largest n (underfitting shows here): {fit}" if fit else ""))
     sl = slopes(_select(g, LABEL_PRESERVING))
@@ -147,7 +132,7 @@ def parts(df: pd.DataFrame) -> dict:
         m, lo, hi = mean_ci(s.slope.to_numpy())
         rows.append(dict(dataset=ds, arm=arm, mean=m, lo=lo, hi=hi, verdict=verdict(lo, hi, 0.0, "<")))
     b = pd.DataFrame(rows, columns=["dataset", "arm", "mean", "lo", "hi", "verdict"])
-    out["B"] = dict(verdict=combine(b.verdict), cells=b,
+    out["B"] = dict(verdict=across(b.verdict), cells=b,
                     text="B more so with less data (slope of the gain per doubling of n < 0): " + "; ".join(
                         f"{r.dataset}/{r.arm} {_pts(r.mean)} [{_pts(r.lo)}, {_pts(r.hi)}] pts per doubling ({r.verdict})"
                         for r in b.itertuples()))
@@ -158,14 +143,14 @@ def parts(df: pd.DataFrame) -> dict:
     gap = _gap_change(df)
     nll_text = "; ".join(f"{ds}/{arm} {s['mean'].min():+.2f}..{s['mean'].max():+.2f}"
                          for (ds, arm), s in nll.groupby(["dataset", "arm"], sort=False))
-    out["C"] = dict(verdict=combine(c.verdict), cells=c,
+    out["C"] = dict(verdict=across(c.verdict), cells=c,
                     text=(f"C mixup (alpha {MIX_ALPHA[0]}-{MIX_ALPHA[1]}) and CutMix regularize strongly (gain > "
                           f"{100 * STRONG_GAIN:g} pt): {_describe(c)}"
                           + (f"; for reference, not judged: {_describe(other)}" if len(other) else "")
                           + (f"; test NLL change vs none (range over n): {nll_text}" if nll_text else "")
                           + (f"; train-test accuracy gap change vs none (range over n, points): {gap}" if gap else "")))
     d = cells(_select(g, LABEL_CHANGING), 0.0, "<")
-    out["D"] = dict(verdict=combine(d.verdict), cells=d,
+    out["D"] = dict(verdict=across(d.verdict), cells=d,
                     text=f"D negative control, a label-changing transform hurts (gain < 0): {_describe(d)}")
     return out
 
@@ -198,7 +183,7 @@ def n14(t):
     digits = a[(a.dataset == "digits") & (a.kind == "affine")]
     head = digits if len(digits) else a
     first = head.sort_values(["dataset", "n_train"]).iloc[0] if len(head) else None
-    v = combine([q["verdict"] for q in p.values() if len(q["cells"])])
+    v = across([q["verdict"] for q in p.values() if len(q["cells"])])
     note = " | ".join(f"[{k}: {q['verdict']}] {q['text']}" for k, q in p.items() if len(q["cells"]))
     note += (f". Accuracy on: digits held-out test; shapes test with wide nuisances (trained on narrow ones). "
              f"Verdict per part and overall: all cells supported -> supported, some -> conditional.")
@@ -255,8 +240,8 @@ def n17(t):
     p = ft_parts(df)
     rec = p["recipe"]
     first = rec.sort_values("n_train").iloc[0]
-    parts_v = {k: combine(c.verdict) for k, c in p.items()}
-    v = combine(parts_v.values())
+    parts_v = {k: across(c.verdict) for k, c in p.items()}
+    v = across(parts_v.values())
     contrib = {c: p[c]["mean"].mean() for c in RECIPE if c in p}
     ranked = sorted(contrib, key=contrib.get, reverse=True)
     alone = {c: ft_cells(df, f"only_{c}", "baseline")["mean"].mean() for c in RECIPE if (df.arm == f"only_{c}").any()}

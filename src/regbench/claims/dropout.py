@@ -1,9 +1,9 @@
 """Verdict rules for the dropout claims N1-N4 (see CLAIMS.md).
 
-Regime-wise verdicts are combined with `across`: supported only where every
-regime supports the claim; conditional where some regimes support it and
-others refute it (the note says which); refuted where some refute and none
-support; otherwise inconclusive.
+Regime-wise verdicts are combined with regbench.claims.across: supported only
+where every regime supports the claim; conditional where some regimes support
+it and the others do not (the note says which); refuted where some refute and
+none support; otherwise inconclusive.
 """
 import math
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from regbench.claims import claim
+from regbench.claims import across, claim
 from regbench.stats import mean_ci, verdict
 
 # N1. A correct implementation gives standard-normal z-scores, so |z| > 3 in
@@ -44,18 +44,6 @@ AUROC_CHANCE = 0.5
 
 def _row(statistic, value, lo, hi, verdict_, note=""):
     return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict_, note=note)
-
-
-def across(verdicts) -> str:
-    """Combine per-regime verdicts (see module docstring)."""
-    v = set(verdicts)
-    if v == {"supported"}:
-        return "supported"
-    if "conditional" in v or {"supported", "refuted"} <= v:
-        return "conditional"
-    if "refuted" in v:
-        return "refuted"
-    return "inconclusive"
 
 
 def _g(x: float) -> str:

@@ -7,7 +7,7 @@ percentile-bootstrap interval over seeds (regbench.stats.mean_ci).
 import numpy as np
 import pandas as pd
 
-from regbench.claims import claim, worst
+from regbench.claims import across, claim, worst
 from regbench.stats import mean_ci, verdict
 
 # N8: the document's "typically 5-20 epochs" of patience, read as these three values.
@@ -30,20 +30,6 @@ def _row(statistic, value, lo, hi, verdict_, note=""):
 
 def _fmt_ci(m, lo, hi, digits=3):
     return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
-def across(verdicts) -> str:
-    """Combine the verdicts of one claim over several regimes (patience values):
-    all supported -> supported; some supported -> conditional; none supported
-    but some refuted -> refuted; else inconclusive."""
-    v = list(verdicts)
-    if v and all(x == "supported" for x in v):
-        return "supported"
-    if "supported" in v:
-        return "conditional"
-    if "refuted" in v:
-        return "refuted"
-    return "inconclusive"
 
 
 def _patience_label(p) -> str:
