@@ -243,10 +243,10 @@ def train_point(params: dict, dataset: str, n_train: int, root: int, device: str
     out = [pd.DataFrame(rows)]
     if params["n_examples"] and n_train == min(params["sweep"]["n_train"]):
         out.append(examples(params, dataset, Xtr[0], ytr[0], root, alpha))
-    timing = pd.DataFrame([dict(dataset=dataset, n_train=n_train, arm="all", kind="all", seed=-1, split="all",
-                                metric=m, value=v) for m, v in (("train_seconds", train_s),
-                                                                ("cpu_seconds", time.process_time() - c0))])
-    return pd.concat(out + [timing], ignore_index=True)
+    # timings go to the job log (and Snakemake's benchmark file), never into the
+    # results: the same config must give the same table
+    print(f"augmentation {dataset} n={n_train}: train {train_s:.1f} s, cpu {time.process_time() - c0:.1f} s", flush=True)
+    return pd.concat(out, ignore_index=True)
 
 
 def examples(params: dict, dataset: str, X: torch.Tensor, y: torch.Tensor, root: int, alpha: dict) -> pd.DataFrame:
@@ -437,10 +437,8 @@ def finetune_point(params: dict, n_train: int, root: int, device: str = "cpu") -
     out = pd.DataFrame(rows)
     for c in ("pretrained", "head_only", *COMPONENTS):
         out[c] = out.arm.map(lambda a, c=c: bool(arms[a][c]))
-    flags = {c: False for c in ("pretrained", "head_only", *COMPONENTS)}  # keeps the flag columns boolean
-    timing = pd.DataFrame([dict(n_train=n_train, arm="all", seed=-1, split="all", metric=m, value=v, **flags)
-                           for m, v in (("train_seconds", train_s), ("cpu_seconds", time.process_time() - c0))])
-    return pd.concat([out, timing], ignore_index=True)
+    print(f"finetune n={n_train}: train {train_s:.1f} s, cpu {time.process_time() - c0:.1f} s", flush=True)
+    return out
 
 
 def finetune(params: dict, cfg: dict, chunk: int) -> pd.DataFrame:
