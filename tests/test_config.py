@@ -115,3 +115,14 @@ def test_config_readme_names_every_experiment_key(schema):
         assert f"`{name}`" in text, f"config/README.md does not document experiment {name}"
         for key in sub.get("properties", {}):
             assert f"`{key}`" in text or f"{key} (" in text, f"config/README.md does not document {name}.{key}"
+
+
+def test_negative_rates_and_empty_neural_grids_are_rejected(schema):
+    cfg = raw()
+    cfg["experiments"]["dropout_rates"]["hidden_rates"] = [-0.1, 0.5]
+    cfg["experiments"]["label_smoothing"]["smoothings"] = [-0.1]
+    cfg["experiments"]["bn_batchsize"]["sweep"]["batch_size"] = []
+    msg = error_of(cfg, schema)
+    assert "experiments.dropout_rates.hidden_rates.0: -0.1 is less than the minimum of 0" in msg
+    assert "experiments.label_smoothing.smoothings.0: -0.1 is less than the minimum of 0" in msg
+    assert "experiments.bn_batchsize.sweep.batch_size: [] is too short" in msg
