@@ -8,6 +8,14 @@ from regbench.stats import mean_ci
 PER_FEATURE = "feature"
 
 
+def select(table: pd.DataFrame, metric: str, **equal) -> pd.DataFrame:
+    """Rows of one metric, optionally with columns equal to given values."""
+    rows = table[table.metric == metric]
+    for column, value in equal.items():
+        rows = rows[rows[column] == value]
+    return rows
+
+
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and 95% bootstrap interval over seeds of every metric, per setting."""
     rows = table[table[PER_FEATURE].isna()] if PER_FEATURE in table else table

@@ -35,6 +35,11 @@ def claim(id: str, text: str, needs, evidence: str):
     return wrap
 
 
+def row(statistic: str, value, lo, hi, verdict: str, note: str = "") -> dict:
+    """What a rule returns: the statistic, its value and 95% interval, the verdict, a note."""
+    return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict, note=note)
+
+
 def evaluate(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per registered claim; claims whose experiments were not run say so."""
     rows = []

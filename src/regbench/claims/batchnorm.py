@@ -9,7 +9,7 @@ given in the notes.
 import numpy as np
 import pandas as pd
 
-from regbench.claims import claim
+from regbench.claims import claim, row
 from regbench.stats import mean_ci, verdict
 
 # N5: the fixes of Problem 2c, each compared with the failing arm (dropout before BN).
@@ -23,10 +23,6 @@ STALE_ARMS = ("stale", "missing", "recalibrated", "batch_stats")
 # ignores its input predicts one class, at best the majority one. Used only where the
 # engine lets BN train on one row at all (torch refuses).
 CHANCE_MARGIN = 0.02
-
-
-def _row(statistic, value, lo, hi, verdict_, note=""):
-    return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict_, note=note)
 
 
 def _series(df: pd.DataFrame, **eq) -> pd.Series:
@@ -79,12 +75,12 @@ def n5_verdict(parts: dict) -> str:
 def n5(t):
     df = t["bn_dropout"]
     if not (df.arm == "dropout_bn").any():
-        return _row("", np.nan, np.nan, np.nan, "inconclusive", "the failing arm dropout_bn was not run")
+        return row("", np.nan, np.nan, np.nan, "inconclusive", "the failing arm dropout_bn was not run")
     parts = n5_parts(df)
     v = n5_verdict(parts)
     key = "dropout_bn_recal" if "dropout_bn_recal" in parts else next(iter(parts), None)
     if key is None:
-        return _row("", np.nan, np.nan, np.nan, "inconclusive", "no fix arm was run")
+        return row("", np.nan, np.nan, np.nan, "inconclusive", "no fix arm was run")
     m, lo, hi, _ = parts[key]
     test = lambda arm, metric: _series(df, arm=arm, layer=np.nan, split="test", metric=metric).mean()  # noqa: E731
     arms = ["dropout_bn", *parts]
@@ -120,7 +116,7 @@ def n5(t):
         if (df.arm == "dropout_bn_recal").any():
             bits.append(f"after recalibration the running variance is x{mom('dropout_bn_recal', 0, 'running_var_ratio').mean():.3f} "
                         "the eval-mode variance (first BN)")
-    return _row(f"test loss, dropout before BN minus {FIX_LABELS[key]} (paired by seed)", m, lo, hi, v, "; ".join(bits))
+    return row(f"test loss, dropout before BN minus {FIX_LABELS[key]} (paired by seed)", m, lo, hi, v, "; ".join(bits))
 
 
 # ---------------------------------------------------------------- N6
@@ -190,7 +186,7 @@ def n6(t):
     tab = n6_tables(df)
     v, info = n6_verdict(tab)
     if not info["per_batch"]:
-        return _row("", np.nan, np.nan, np.nan, "inconclusive", "needs norms none and batch")
+        return row("", np.nan, np.nan, np.nan, "inconclusive", "needs norms none and batch")
     b0 = min(info["per_batch"])
     m, lo, hi = info["per_batch"][b0]
     upd = df[df.metric == "updates"].groupby("batch_size").value.first()
@@ -221,7 +217,7 @@ def n6(t):
             for b in sorted(info["per_batch"])))
     bits.append(f"updates per run: {', '.join(str(int(u)) for u in upd.unique())}; BN-level verdict {info.get('main', v)}, "
                 f"batch-noise (ghost) check {info.get('noise', 'not run')}")
-    return _row(f"generalization gap, BN minus no BN, at batch {b0} (paired; negative = BN narrows it)", m, lo, hi, v, "; ".join(bits))
+    return row(f"generalization gap, BN minus no BN, at batch {b0} (paired; negative = BN narrows it)", m, lo, hi, v, "; ".join(bits))
 
 
 def _ghost_batch(df):
@@ -281,7 +277,7 @@ def n7(t):
     parts = n7_parts(df)
     v = n7_verdict(parts)
     if "stale" not in parts:
-        return _row("", np.nan, np.nan, np.nan, "inconclusive", "no stale arm")
+        return row("", np.nan, np.nan, np.nan, "inconclusive", "no stale arm")
     m, lo, hi, _ = parts["stale"]
     test = lambda arm, metric, **eq: _series(df, arm=arm, split="test", metric=metric, **eq).mean()  # noqa: E731
     names = {"stale": "stale", "missing": "missing (init 0/1)", "recalibrated": "recalibrated", "batch_stats": "batch statistics"}
@@ -305,4 +301,4 @@ def n7(t):
         else:
             bits.append(f"{label} at batch size 1: test accuracy {test('batch1', 'accuracy', norm=norm):.3f} vs majority "
                         f"class {chance:.3f} (difference {_fmt_ci(*p[:3])})")
-    return _row("test loss, stale (early-epoch) minus fresh running statistics (paired by seed)", m, lo, hi, v, "; ".join(bits))
+    return row("test loss, stale (early-epoch) minus fresh running statistics (paired by seed)", m, lo, hi, v, "; ".join(bits))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from regbench.claims import across, claim
+from regbench.claims import across, claim, row
 from regbench.stats import mean_ci, verdict
 
 # N1. A correct implementation gives standard-normal z-scores, so |z| > 3 in
@@ -40,10 +40,6 @@ N_BOOT = 2000
 # N4. Spread "usable" to flag inputs far from the training data: better than
 # chance at telling them apart (AUROC > 0.5).
 AUROC_CHANCE = 0.5
-
-
-def _row(statistic, value, lo, hi, verdict_, note=""):
-    return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict_, note=note)
 
 
 def _g(x: float) -> str:
@@ -94,7 +90,7 @@ def n1(t):
               f"and x(1-p) at inference) caught in {control[0]:.0%} of units (mean z {stat('control', 'mean_z', np.mean):+.1f}): "
               f"the check has power. {int(stat('standard', 'n_exact', np.sum))} zero activations (standard) match exactly "
               "and are not counted. Standard and inverted differ only by the constant 1/(1-p): both test E[mask] = 1-p")
-    return _row("share of unit-checks whose Monte Carlo train-mode mean is > 3 standard errors from the inference output "
+    return row("share of unit-checks whose Monte Carlo train-mode mean is > 3 standard errors from the inference output "
                 "(standard, inverted, Problem 2a/b code, engine; all rates and seeds pooled)", m, lo, hi, v, note)
 
 
@@ -140,7 +136,7 @@ def n2(t):
             + "; argmax agreement " + ", ".join(f"{agree[r]:.3f}" for r in rates)
             + ". gap = |p_det - p_ens| (MC error removed), spread = rms |p_mask - p_ens| over masks")
     top = rates[-1]
-    return _row(f"gap / spread of class probabilities, weight-scaled pass vs mean of sampled masks (test inputs, hidden rate {top:g})",
+    return row(f"gap / spread of class probabilities, weight-scaled pass vs mean of sampled masks (test inputs, hidden rate {top:g})",
                 res[top][0], res[top][1], res[top][2], v, note)
 
 
@@ -213,7 +209,7 @@ def n3(t):
             "the bootstrap interval of the best rate (over seeds, on the grid) lies inside it. Test loss = cross-entropy on "
             "held-out rows with the training label noise; best_val = at each model's lowest validation loss; final = after "
             "the fixed step budget (no early stopping)")
-    return _row(f"best hidden dropout rate (lowest mean test loss at the best-validation epoch), n_train = {sizes[0]}",
+    return row(f"best hidden dropout rate (lowest mean test loss at the best-validation epoch), n_train = {sizes[0]}",
                 r0.best, r0.lo, r0.hi, v, note)
 
 
@@ -256,5 +252,5 @@ def n4(t):
             + " (below 0.5: the far inputs look MORE certain); only the mutual-information part of MC dropout rises off the "
               "data. OOD = test inputs x the teacher's ood_scale. NLL/ECE on test rows with the training label noise; "
               "the verdict combines the three parts (spread, NLL, ECE) at every rate")
-    return _row(f"AUROC of MC-dropout mutual information for out-of-distribution vs test inputs (hidden rate {mid:g})",
+    return row(f"AUROC of MC-dropout mutual information for out-of-distribution vs test inputs (hidden rate {mid:g})",
                 m, lo, hi, v, note)

@@ -2,8 +2,9 @@
 import numpy as np
 import pandas as pd
 
-from regbench.claims import claim, worst
+from regbench.claims import claim, row, worst
 from regbench.stats import mean_ci, verdict
+from regbench.tables import select
 
 # ---------------------------------------------------------------- thresholds, each with its reason
 # N9. The document writes lambda "≈" 1/(eta T). Read as: the log-log slope of the
@@ -56,17 +57,6 @@ DOC_EFFECTS = {
 ORDERINGS = [("lasso", "ridge"), ("enet", "ridge")]
 
 
-def _m(df, metric, **eq):
-    sel = df[df.metric == metric]
-    for k, v in eq.items():
-        sel = sel[sel[k] == v]
-    return sel
-
-
-def _row(statistic, value, lo, hi, verdict_, note=""):
-    return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict_, note=note)
-
-
 def _within(lo, hi, a, b) -> str:
     """supported if [lo, hi] lies inside (a, b), refuted if it lies wholly outside, else inconclusive."""
     if np.isnan(lo) or np.isnan(hi):
@@ -98,7 +88,7 @@ def gd_boundary(df: pd.DataFrame, factor: float = RATIO_FACTOR) -> pd.DataFrame:
     (early and within the spectrum). Grid-edge rows are left out.
     """
     keys = ["seed", "eta_fraction", "T"]
-    r = gd_rows(df, "ratio").merge(_m(df, "at_grid_edge")[keys + ["value"]].rename(columns={"value": "edge"}), on=keys)
+    r = gd_rows(df, "ratio").merge(select(df, "at_grid_edge")[keys + ["value"]].rename(columns={"value": "edge"}), on=keys)
     r = r[r.edge == 0]
     out = []
     for (seed, eta), g in r.groupby(["seed", "eta_fraction"]):
@@ -121,7 +111,7 @@ def gd_boundary(df: pd.DataFrame, factor: float = RATIO_FACTOR) -> pd.DataFrame:
        "figures/implicit/gd_vs_ridge.png")
 def n9(t):
     df = t["gd_vs_ridge"]
-    sl = _m(df, "slope", regime="early+within")
+    sl = select(df, "slope", regime="early+within")
     per_seed = sl.groupby("seed").value.mean()
     m, lo, hi = mean_ci(per_seed)
     slope_v = _within(lo, hi, 1 - SLOPE_TOL, 1 + SLOPE_TOL)
@@ -143,9 +133,9 @@ def n9(t):
     rc = gd_rows(df, "rel_distance_claimed")
     rc_txt = ", ".join(f"{g_.value.max():.2f} (f={eta:g})" for eta, g_ in rc[rc.u >= 1].groupby("eta_fraction"))
     at = rc[rc.u >= 1].loc[rc[rc.u >= 1].value.idxmax()]
-    gd_r, rr_c = _m(df, "gd_risk"), _m(df, "ridge_risk_claimed")
+    gd_r, rr_c = select(df, "gd_risk"), select(df, "ridge_risk_claimed")
     risk_ratio = gd_r.value.to_numpy() / rr_c.value.to_numpy()
-    best = _m(df, "best_risk_ratio").groupby("seed").value.mean()
+    best = select(df, "best_risk_ratio").groupby("seed").value.mean()
     bm, blo, bhi = mean_ci(best)
     late = gd_rows(df, "ratio")
     late = late[late.u < 1]
@@ -159,7 +149,7 @@ def n9(t):
             f"[{np.nanmin(risk_ratio):.2f}, {np.nanmax(risk_ratio):.2f}] (Ali et al. 2019 bound {ALI_BOUND} for gradient flow). "
             f"Best-risk ratio GD/ridge {bm:.3f} [{blo:.3f}, {bhi:.3f}]. Thresholds: slope within {SLOPE_TOL:g} of 1, ratio "
             f"within a factor {RATIO_FACTOR:g}")
-    return _row("log-log slope of the closest ridge lambda on 1/(eta T), early + within-spectrum stopping times (claim: 1)",
+    return row("log-log slope of the closest ridge lambda on 1/(eta T), early + within-spectrum stopping times (claim: 1)",
                 m, lo, hi, v, note)
 
 
@@ -170,16 +160,16 @@ def n10(t):
     same = ["l2_vs_weight_decay_rel", "l2_vs_decoupled_rel", "weight_decay_vs_decoupled_rel"]
     d = df[df.metric.isin(same)].groupby("seed").value.max()
     v = "supported" if d.max() < ROUNDING_TOL else ("refuted" if d.min() > REAL_DIFFERENCE else "inconclusive")
-    half = _m(df, "l2_no_half_vs_weight_decay_rel").value
-    after = _m(df, "l2_vs_decoupled_after_rel").value
+    half = select(df, "l2_no_half_vs_weight_decay_rel").value
+    after = select(df, "l2_vs_decoupled_after_rel").value
     exact0 = int((df[df.metric == "l2_vs_weight_decay"].value == 0).sum())
-    n_runs = int(_m(df, "l2_vs_weight_decay").shape[0])
+    n_runs = int(select(df, "l2_vs_weight_decay").shape[0])
     note = (f"{n_runs} runs (seeds x learning rates {sorted(df.lr.dropna().unique().tolist())}), {exact0} of them bit-identical; "
             f"threshold {ROUNDING_TOL:g} of max|w|. Convention: loss + (lambda/2)||w||^2 <=> SGD(weight_decay=lambda) <=> "
             f"w <- (1 - lr lambda) w before the step. Writing the penalty as lambda||w||^2 with weight_decay = lambda (the "
             f"lambda vs lambda/2 trap) moves the trajectory by {half.min():.2g}-{half.max():.2g} of max|w|; decaying after the "
             f"step instead of before differs by lr^2 lambda grad per step: {after.min():.1e}-{after.max():.1e} of max|w|")
-    return _row("max |w_L2 - w_weight_decay| (and vs decay by hand) over every step and coordinate / max|w|",
+    return row("max |w_L2 - w_weight_decay| (and vs decay by hand) over every step and coordinate / max|w|",
                 float(d.max()), float(d.min()), float(d.max()), v, note)
 
 
@@ -188,21 +178,21 @@ def n10(t):
        ["adam_l2_decay"], "figures/implicit/adam_shrinkage.png")
 def n11(t):
     df = t["adam_l2_decay"]
-    slope = _m(df, "slope")
+    slope = select(df, "slope")
     adam = slope[slope.optimizer == "adam_l2"].groupby("seed").value.mean()
     adamw = slope[slope.optimizer == "adamw"].groupby("seed").value.mean()
     m, lo, hi = mean_ci(adam)
     mw, lw, hw = mean_ci(adamw)
     v_adam = _within(lo, hi, -1 - ADAM_SLOPE_TOL, -1 + ADAM_SLOPE_TOL)
     v_adamw = _within(lw, hw, -ADAM_SLOPE_TOL, ADAM_SLOPE_TOL)
-    ratio_w = _m(df, "shrinkage_ratio")
+    ratio_w = select(df, "shrinkage_ratio")
     ratio_w = ratio_w[ratio_w.optimizer == "adamw"].value.max()
-    ratio_a = _m(df, "shrinkage_ratio")
+    ratio_a = select(df, "shrinkage_ratio")
     ratio_a = ratio_a[ratio_a.optimizer == "adam_l2"].value
     mom_w = df[df.metric.isin(["adamw_exp_avg", "adamw_exp_avg_sq"])].value.max()
     mom_a = df[df.metric.isin(["adam_l2_exp_avg", "adam_l2_exp_avg_sq"])].value.min()
     v_mom = "supported" if mom_w == 0 and mom_a > 0 else "refuted"
-    corr = _m(df, "corr_absw_sqrtv").groupby(["coef", "optimizer"]).value
+    corr = select(df, "corr_absw_sqrtv").groupby(["coef", "optimizer"]).value
     corr_txt = "; ".join(f"{c} truth, {o}: {g.mean():+.2f} [{mean_ci(g)[1]:+.2f}, {mean_ci(g)[2]:+.2f}]" for (c, o), g in corr)
     corr_txt += (" (equal-contribution truth: |w_j| = 1/scale_j while the gradient grows with scale_j, so there the large "
                  "weights have the small v, the opposite of the document's wording)")
@@ -213,18 +203,18 @@ def n11(t):
             f"large v' is loose: v tracks the gradient, not the weight. corr(log|w|, log sqrt(v)) over weights: {corr_txt}. "
             f"Under Adam+L2 the gradient includes lambda*w, so a large weight raises its own v only where lambda|w| is comparable "
             f"with the data gradient. This is the per-step pull; at a full-batch fixed point Adam+L2 is plain ridge")
-    return _row("log-log slope of the per-step decay pull (decay update / w) on sqrt(v_hat), Adam+L2 (claim: -1)",
+    return row("log-log slope of the per-step decay pull (decay update / w) on sqrt(v_hat), Adam+L2 (claim: -1)",
                 m, lo, hi, worst(v_adam, v_adamw, v_mom), note)
 
 
 # ---------------------------------------------------------------- N15
 def noise_outcomes(df: pd.DataFrame) -> pd.DataFrame:
     """Per n_train: paired relative excess-risk differences (per seed) of tuned noise injection vs OLS and vs matched ridge."""
-    er = _m(df, "excess_risk")
+    er = select(df, "excess_risk")
     rows = []
     for n, g in er.groupby("n_train"):
         w = g[g.method.isin(["ols", "noise_tuned", "ridge_tuned"])].pivot_table(index="seed", columns="method", values="value")
-        sd = _m(df, "noise_sd", n_train=n, method="noise_tuned").set_index("seed").value
+        sd = select(df, "noise_sd", n_train=n, method="noise_tuned").set_index("seed").value
         ridge_m = g[g.method == "ridge"]
         matched = pd.Series({s: ridge_m[(ridge_m.seed == s) & (ridge_m.noise_sd == sd[s])].value.iloc[0] for s in w.index})
         vs_ols = (w["noise_tuned"] - w["ols"]) / w["ols"]
@@ -239,7 +229,7 @@ def noise_outcomes(df: pd.DataFrame) -> pd.DataFrame:
 
 def gap_slopes(df: pd.DataFrame) -> pd.Series:
     """Per seed: slope of log rel_gap on log copies (noise vs matched ridge), pooled over noise sds and n_train (expect -1/2)."""
-    g = _m(df, "rel_gap", method="noise")
+    g = select(df, "rel_gap", method="noise")
     out = {}
     for s, h in g.groupby("seed"):
         if h.copies.nunique() < 2:
@@ -267,8 +257,8 @@ def n15(t):
         v = "inconclusive"
     gs = gap_slopes(df)
     gm, glo, ghi = mean_ci(gs)
-    K = int(_m(df, "rel_gap", method="noise").copies.max())
-    rg = _m(df, "rel_gap", method="noise")
+    K = int(select(df, "rel_gap", method="noise").copies.max())
+    rg = select(df, "rel_gap", method="noise")
     rg = rg[rg.copies == K].value
     per_n = "; ".join(f"n={int(r.n_train)}: OLS {r.ols:.3g} -> noise {r.noise:.3g} ({r.vs_ols:+.1%} [{r.vs_ols_lo:+.1%}, "
                       f"{r.vs_ols_hi:+.1%}], sd* {r.sd:.2g}), vs ridge at lambda = sd*^2 {r.vs_ridge:+.1%} "
@@ -277,7 +267,7 @@ def n15(t):
             f"Noisy fit -> ridge at lambda = sd^2: ||w_noise - w_ridge|| / ||w_ridge|| = {rg.mean():.3f} at {K} copies, "
             f"log-log slope on copies {gm:.2f} [{glo:.2f}, {ghi:.2f}] (1/sqrt(K) gives -0.5). A single noisy copy is ridge plus "
             f"its own noise. Regularizes where OLS overfits; the gain shrinks as n grows")
-    return _row(f"relative excess-risk change, tuned noise injection vs OLS, n_train = {int(first.n_train)} (paired over seeds)",
+    return row(f"relative excess-risk change, tuned noise injection vs OLS, n_train = {int(first.n_train)} (paired over seeds)",
                 float(first.vs_ols), float(first.vs_ols_lo), float(first.vs_ols_hi), v, note)
 
 
@@ -361,8 +351,8 @@ def n16(t):
         v = "refuted"
     else:
         v = "inconclusive"
-    R0 = _m(df, "risk", technique="ols").value.mean()
-    ols_b = mean_ci(_m(df, "bias2", technique="ols").value)
+    R0 = select(df, "risk", technique="ols").value.mean()
+    ols_b = mean_ci(select(df, "bias2", technique="ols").value)
     fmt = lambda r: (f"{r.technique}: bias^2 {r.d_bias2:+.3f} [{r.d_bias2_lo:+.3f}, {r.d_bias2_hi:+.3f}] ({r.doc_bias}: {r.bias_cell}"  # noqa: E731
                      + (f"; {r.detail}" if r.detail else "") + ")"
                      + (f", variance {r.d_variance:+.3f} [{r.d_variance_lo:+.3f}, {r.d_variance_hi:+.3f}] ({r.doc_variance}: "
@@ -377,5 +367,5 @@ def n16(t):
             + " (variance). Strengths tuned on validation per training set; weight decay under SGD is the L2 row (N10); "
               "batch norm and label smoothing have no linear-regression analogue. Magnitudes depend on the design (sparse truth, "
               "p/n and noise of the configured design)")
-    return _row(f"checks of the Part 10 table (of {len(outs)}: technique rows and the bias ranking) whose measured bias^2 / "
+    return row(f"checks of the Part 10 table (of {len(outs)}: technique rows and the bias ranking) whose measured bias^2 / "
                 "variance changes vs OLS match the stated effects", float(n_match), np.nan, np.nan, v, note)

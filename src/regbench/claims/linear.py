@@ -2,8 +2,9 @@
 import numpy as np
 import pandas as pd
 
-from regbench.claims import claim, worst
+from regbench.claims import claim, row, worst
 from regbench.stats import mean_ci, verdict
+from regbench.tables import select
 
 # Numerical thresholds: a float64 solution is "exact" when it agrees to these.
 KKT_TOL = 1e-6        # max KKT violation / lambda_max (solver stops at 1e-10)
@@ -16,26 +17,15 @@ NOISE_ZEROED = 0.9
 EVEN_LOW, EVEN_HIGH = 0.5, 2.0
 
 
-def _m(df, metric, **eq):
-    sel = df[df.metric == metric]
-    for k, v in eq.items():
-        sel = sel[sel[k] == v]
-    return sel
-
-
 def _per_seed(df, metric, **eq):
-    return _m(df, metric, **eq).groupby("seed").value
-
-
-def _row(statistic, value, lo, hi, verdict_, note=""):
-    return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict_, note=note)
+    return select(df, metric, **eq).groupby("seed").value
 
 
 @claim("L1", "L1 gives exact zeros, L2 never does; lambda_max = max|X'y|/n zeroes everything", ["paths"], "figures/paths.png")
 def l1(t):
     df = t["paths"]
-    nz = _m(df, "n_zero")
-    p = int(_m(df, "coef").feature.max() + 1)
+    nz = select(df, "n_zero")
+    p = int(select(df, "coef").feature.max() + 1)
     lasso_below = nz[(nz.method == "lasso") & (nz.lam < 1)].groupby("seed").value.mean()
     ridge = nz[nz.method == "ridge"].groupby("seed").value.mean()
     all_zero_at_max = bool((nz[(nz.method == "lasso") & (nz.lam >= 1)].value == p).all())
@@ -48,16 +38,16 @@ def l1(t):
     note = (f"ridge exact zeros anywhere on the path: {int(nz[nz.method == 'ridge'].value.max())}; "
             f"lasso all {p} zero for every lambda >= lambda_max: {all_zero_at_max}; just below lambda_max at most "
             f"{int(first_below)} of {p} zero")
-    return _row("exact zeros per solution below lambda_max, lasso minus ridge (mean over the path)", m, lo, hi, v, note)
+    return row("exact zeros per solution below lambda_max, lasso minus ridge (mean over the path)", m, lo, hi, v, note)
 
 
 @claim("L2", "Dead zone: w_j = 0 exactly when |dg/dw_j| <= lambda (KKT of the lasso / elastic net)", ["paths"], "figures/kkt.png")
 def l2(t):
     df = t["paths"]
     k = _per_seed(df, "kkt").max()
-    g = _m(df, "grad_ratio")
+    g = select(df, "grad_ratio")
     g = g[g.method != "ridge"]
-    c = _m(df, "coef")
+    c = select(df, "coef")
     c = c[c.method != "ridge"]
     zero = c.value.to_numpy() == 0
     ratio = g.value.to_numpy()
@@ -65,14 +55,14 @@ def l2(t):
     note = (f"max |dg/dw_j|/(lambda a) over zero coefficients {ratio[zero].max():.6f} (<= 1 claimed); over non-zero "
             f"ones |ratio - 1| <= {np.abs(ratio[~zero] - 1).max():.1e}; {zero.sum()} zero and {(~zero).sum()} non-zero "
             f"coefficients checked; threshold {KKT_TOL:g} of lambda_max")
-    return _row("max KKT violation / lambda_max over every coefficient on every path (lasso, enet 0.5)", k.max(), k.min(), k.max(), v, note)
+    return row("max KKT violation / lambda_max over every coefficient on every path (lasso, enet 0.5)", k.max(), k.min(), k.max(), v, note)
 
 
 @claim("L3", "Soft thresholding is the lasso solution for an orthonormal design", ["orthonormal"], "tables/orthonormal.csv")
 def l3(t):
     d = _per_seed(t["orthonormal"], "max_abs_diff").max()
     v = "supported" if d.max() < CLOSED_FORM_TOL else ("refuted" if d.min() > 1e-3 else "inconclusive")
-    return _row("max |solver - soft_threshold(X'y/n, lambda)| (lasso; enet with its 1/(1+lambda(1-a)) factor)", d.max(), d.min(), d.max(), v,
+    return row("max |solver - soft_threshold(X'y/n, lambda)| (lasso; enet with its 1/(1+lambda(1-a)) factor)", d.max(), d.min(), d.max(), v,
                 f"threshold {CLOSED_FORM_TOL:g}")
 
 
@@ -88,27 +78,27 @@ def _boot_ratio(a, b, n_boot=2000, seed=0):
 @claim("L4", "Ridge adds lambda to every eigenvalue of X'X and cures ill-conditioning", ["conditioning"], "figures/conditioning.png")
 def l4(t):
     df = t["conditioning"]
-    meas, form = _m(df, "cond_measured"), _m(df, "cond_formula")
+    meas, form = select(df, "cond_measured"), select(df, "cond_formula")
     rel = np.abs(meas.value.to_numpy() - form.value.to_numpy()) / form.value.to_numpy()
-    shift = _m(df, "eig_shift_error").value.max()
-    coef = _m(df, "coef")
+    shift = select(df, "eig_shift_error").value.max()
+    coef = select(df, "coef")
     wide = lambda q: q.pivot_table(index="seed", columns="feature", values="value").to_numpy()  # noqa: E731
     ols = wide(coef[coef.method == "ols"])
     lam = coef[coef.method == "ridge"].lam.min()
     ridge = wide(coef[(coef.method == "ridge") & (coef.lam == lam)])
     r, lo, hi = _boot_ratio(ols, ridge)
     parts = ["supported" if rel.max() < 1e-6 and shift < 1e-8 else "refuted", verdict(lo, hi, 1.0, ">")]
-    cond_ols = _m(df, "cond_measured", method="ols").value.median()
+    cond_ols = select(df, "cond_measured", method="ols").value.median()
     note = (f"cond(X'X/n + lambda I) matches (s_max+lambda)/(s_min+lambda) to {rel.max():.1e} (relative); every eigenvalue "
             f"moves by lambda to {shift:.1e}; median cond of X'X/n {cond_ols:.3g}; ratio at the weakest ridge lambda = {lam:g}")
-    return _row("coefficient sd across resamples, OLS / ridge (near-collinear twins r = 0.99)", r, lo, hi, worst(*parts), note)
+    return row("coefficient sd across resamples, OLS / ridge (near-collinear twins r = 0.99)", r, lo, hi, worst(*parts), note)
 
 
 @claim("L5", "L2 = Gaussian-prior MAP, L1 = Laplace-prior MAP", ["bayes_map"], "tables/bayes_map.csv")
 def l5(t):
     d = _per_seed(t["bayes_map"], "max_rel_diff").max()
     v = "supported" if d.max() < MAP_TOL else "inconclusive"
-    return _row("max relative |MAP (L-BFGS-B on the log posterior) - penalized fit| over priors and seeds", d.max(), d.min(), d.max(), v,
+    return row("max relative |MAP (L-BFGS-B on the log posterior) - penalized fit| over priors and seeds", d.max(), d.min(), d.max(), v,
                 "matching strength with the 1/(2n) loss: lambda = sigma^2/(n tau^2) (Gaussian sd tau), sigma^2/(n b) (Laplace scale b); "
                 "the document's N(0, 1/lambda) holds for the unscaled loss ||r||^2/(2 sigma^2)")
 
@@ -116,7 +106,7 @@ def l5(t):
 @claim("L6", "L1 solutions sit on the axes (diamond corners), more so as dimension grows", ["geometry"], "figures/geometry.png")
 def l6(t):
     df = t["geometry"]
-    hz = _m(df, "has_zero")
+    hz = select(df, "has_zero")
     lasso = hz[hz.method == "lasso"]
     ps = sorted(lasso.p.unique())
     lo_p, hi_p = lasso[lasso.p == ps[0]].value.to_numpy(), lasso[lasso.p == ps[-1]].value.to_numpy()
@@ -126,11 +116,11 @@ def l6(t):
     ridge_any = hz[hz.method == "ridge"].value.max()
     on_axis = verdict(*mean_ci(lasso.value)[1:], 0, ">")
     v = worst("supported" if ridge_any == 0 else "refuted", on_axis, verdict(lo, hi, 0, ">"))
-    frac = _m(df, "frac_zero", method="lasso").groupby("p").value.mean()
+    frac = select(df, "frac_zero", method="lasso").groupby("p").value.mean()
     note = (f"share of lasso solutions with a zero by p: " + ", ".join(f"p={p}: {lasso[lasso.p == p].value.mean():.2f}" for p in ps)
             + f"; share of zero coordinates: {frac.iloc[0]:.2f} -> {frac.iloc[-1]:.2f}; ridge solutions with a zero: {ridge_any:.0f}. "
             "Truth has no zeros: the zeros come from the ball. The L1 ball has 2p vertices, not 2^p as the document says")
-    return _row(f"share of lasso solutions with an exact zero, p = {ps[-1]} minus p = {ps[0]} (matched constraint size)", diff, lo, hi, v, note)
+    return row(f"share of lasso solutions with an exact zero, p = {ps[-1]} minus p = {ps[0]} (matched constraint size)", diff, lo, hi, v, note)
 
 
 def _noise_zeroed(coef, method):
@@ -140,17 +130,17 @@ def _noise_zeroed(coef, method):
 
 @claim("L7a", "Problem 1: L1 zeroes the noise features (31-100)", ["problem1"], "figures/problem1_selection.png")
 def l7a(t):
-    z = _noise_zeroed(_m(t["problem1"], "coef"), "lasso")
+    z = _noise_zeroed(select(t["problem1"], "coef"), "lasso")
     m, lo, hi = mean_ci(z)
-    return _row("share of noise features zeroed by the lasso at the validation-chosen lambda", m, lo, hi, verdict(lo, hi, NOISE_ZEROED, ">"),
+    return row("share of noise features zeroed by the lasso at the validation-chosen lambda", m, lo, hi, verdict(lo, hi, NOISE_ZEROED, ">"),
                 f"threshold {NOISE_ZEROED}: 'correctly set to zero' read as at least 90% of them; a prediction-tuned lambda is small and keeps noise")
 
 
 @claim("L7b", "L1 picks arbitrarily and unstably inside correlated groups; elastic net is stable", ["problem1"], "figures/problem1_selection.png")
 def l7b(t):
-    st = _m(t["problem1"], "stability_signal").pivot_table(index="seed", columns="method", values="value")
+    st = select(t["problem1"], "stability_signal").pivot_table(index="seed", columns="method", values="value")
     m, lo, hi = mean_ci(st["enet"] - st["lasso"])
-    return _row("Nogueira stability over bootstrap resamples on features 1-30, elastic net minus lasso", m, lo, hi, verdict(lo, hi, 0, ">"),
+    return row("Nogueira stability over bootstrap resamples on features 1-30, elastic net minus lasso", m, lo, hi, verdict(lo, hi, 0, ">"),
                 f"lasso {st['lasso'].mean():.2f}, elastic net {st['enet'].mean():.2f} (1 = identical selections, 0 = random)")
 
 
@@ -166,19 +156,19 @@ def _twin_ratio(coef, method):
 
 @claim("L7c", "L2 keeps every feature and spreads weight evenly across correlated ones", ["problem1"], "figures/problem1_selection.png")
 def l7c(t):
-    coef = _m(t["problem1"], "coef")
+    coef = select(t["problem1"], "coef")
     ridge_zeros = int((coef[coef.method == "ridge"].value == 0).sum())
     m, lo, hi = mean_ci(_twin_ratio(coef, "ridge"))
     even = "supported" if EVEN_LOW < lo and hi < EVEN_HIGH else ("refuted" if hi < EVEN_LOW or lo > EVEN_HIGH else "inconclusive")
     v = worst("supported" if ridge_zeros == 0 else "refuted", even)
-    return _row("ridge: mean |twin weight| / |source weight| within a correlated group (1 = even)", m, lo, hi, v,
+    return row("ridge: mean |twin weight| / |source weight| within a correlated group (1 = even)", m, lo, hi, v,
                 f"ridge exact zeros: {ridge_zeros}; 'even' read as a ratio within [{EVEN_LOW}, {EVEN_HIGH}]. Here only the source "
                 "carries signal; a twin is a noisy copy, so ridge gives it less")
 
 
 @claim("L7d", "Elastic net zeroes noise yet keeps correlated features as a group", ["problem1"], "figures/problem1_selection.png")
 def l7d(t):
-    coef = _m(t["problem1"], "coef")
+    coef = select(t["problem1"], "coef")
     zn = _noise_zeroed(coef, "enet")
     zn_m, zn_lo, zn_hi = mean_ci(zn)
 
@@ -190,12 +180,12 @@ def l7d(t):
 
     m, lo, hi = mean_ci(gap("enet") - gap("lasso"))
     v = worst(verdict(zn_lo, zn_hi, NOISE_ZEROED, ">"), verdict(lo, hi, 0, "<"))
-    return _row("grouping: mean |w_source - w_twin|, elastic net minus lasso", m, lo, hi, v,
+    return row("grouping: mean |w_source - w_twin|, elastic net minus lasso", m, lo, hi, v,
                 f"noise features zeroed by elastic net {zn_m:.2f} [{zn_lo:.2f}, {zn_hi:.2f}] (threshold {NOISE_ZEROED})")
 
 
 def _paired(df, a, b):
-    w = _m(df, "test_mse").pivot_table(index="seed", columns="method", values="value")
+    w = select(df, "test_mse").pivot_table(index="seed", columns="method", values="value")
     return mean_ci(w[a] - w[b])
 
 
@@ -206,7 +196,7 @@ def l7e(t):
     base = worst(verdict(lo, hi, 0, "<"), verdict(lo2, hi2, 0, "<"))
     note = f"base design: enet - ridge {m2:.3g} [{lo2:.3g}, {hi2:.3g}]"
     if "problem1_sweep" not in t:
-        return _row("test MSE, elastic net minus lasso (paired over seeds)", m, lo, hi, base, note)
+        return row("test MSE, elastic net minus lasso (paired over seeds)", m, lo, hi, base, note)
     cells = sweep_outcomes(t["problem1_sweep"])
     wins = cells[cells.outcome == "wins"]
     loses = cells[cells.outcome == "loses"]
@@ -220,7 +210,7 @@ def l7e(t):
         v = "conditional"
     note += (f"; sweep: enet best in {len(wins)}/{len(cells)} cells ({'; '.join(label(r) for _, r in wins.iterrows()) or 'none'}), "
              f"worse than another method in {len(loses)} ({'; '.join(label(r) for _, r in loses.iterrows()) or 'none'}), tied elsewhere")
-    return _row("test MSE, elastic net minus lasso (paired over seeds), base design", m, lo, hi, v, note)
+    return row("test MSE, elastic net minus lasso (paired over seeds), base design", m, lo, hi, v, note)
 
 
 def sweep_outcomes(df: pd.DataFrame) -> pd.DataFrame:
@@ -240,20 +230,20 @@ def sweep_outcomes(df: pd.DataFrame) -> pd.DataFrame:
 @claim("L8", "A zero L1 weight does not prove a feature useless (Problem 4)", ["failure_modes"], "figures/failure_modes.png")
 def l8(t):
     df = t["failure_modes"]
-    z = _m(df, "zeroed")
+    z = select(df, "zeroed")
     informative = ["twin_a", "twin_b", "quadratic", "interaction_a", "interaction_b"]
     tuned = z[(z.setting == "tuned") & z.role.isin(informative)].groupby("seed").value.mean()
     m, lo, hi = mean_ci(tuned)
     share = lambda s, roles: z[(z.setting == s) & z.role.isin(roles)].value.mean()  # noqa: E731
-    kept = _m(df, "kept").groupby("role").value.mean()
-    fp_single = _m(df, "false_pos", setting="tuned").value.mean()
-    fp_stab = _m(df, "false_pos", setting="stability").value.mean()
-    tp_stab = _m(df, "true_pos", setting="stability").value.mean()
-    bound = _m(df, "mb_bound").value.mean()
+    kept = select(df, "kept").groupby("role").value.mean()
+    fp_single = select(df, "false_pos", setting="tuned").value.mean()
+    fp_stab = select(df, "false_pos", setting="stability").value.mean()
+    tp_stab = select(df, "true_pos", setting="stability").value.mean()
+    bound = select(df, "mb_bound").value.mean()
     note = (f"zeroed at the tuned lambda: a twin {share('tuned', ['twin_a', 'twin_b']):.2f}, quadratic x2 {share('tuned', ['quadratic']):.2f}, "
             f"interaction x3,x4 {share('tuned', ['interaction_a', 'interaction_b']):.2f}; weak signals zeroed {share('tuned', ['weak']):.2f} "
             f"at the tuned lambda vs {share('lambda_x5', ['weak']):.2f} at 5x it. In an expanded basis the lasso keeps x2^2 "
             f"{kept.get('quadratic', np.nan):.2f} and x3*x4 {kept.get('interaction', np.nan):.2f} of the time. Stability selection: "
             f"{tp_stab:.1f}/7 true linear features, {fp_stab:.2f} false selections (Meinshausen-Buhlmann bound {bound:.2f}) vs "
             f"{fp_single:.1f} for one tuned lasso")
-    return _row("share of informative features (twins, x2, x3, x4) that the tuned lasso sets to zero", m, lo, hi, verdict(lo, hi, 0, ">"), note)
+    return row("share of informative features (twins, x2, x3, x4) that the tuned lasso sets to zero", m, lo, hi, verdict(lo, hi, 0, ">"), note)

@@ -7,7 +7,7 @@ percentile-bootstrap interval over seeds (regbench.stats.mean_ci).
 import numpy as np
 import pandas as pd
 
-from regbench.claims import across, claim, worst
+from regbench.claims import across, claim, row, worst
 from regbench.stats import mean_ci, verdict
 
 # N8: the document's "typically 5-20 epochs" of patience, read as these three values.
@@ -22,10 +22,6 @@ ADAMW, ADAM_L2, SGD = "adamw", "adam_l2", "sgd"
 # under-confident by construction. Both are reported.
 SMOOTHING, BASELINE = 0.1, 0.0
 CALIBRATION_SPLIT = "val"
-
-
-def _row(statistic, value, lo, hi, verdict_, note=""):
-    return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict_, note=note)
 
 
 def _fmt_ci(m, lo, hi, digits=3):
@@ -93,7 +89,7 @@ def n8(t):
             f"one recorded run per seed")
     stat = (f"test loss, early stopping with restore minus training all {epochs} epochs (paired), the least favourable "
             f"patience of {', '.join(f'{p:g}' for p in pats)} (p = {worst_p:g})")
-    return _row(stat, m, lo, hi, v, note)
+    return row(stat, m, lo, hi, v, note)
 
 
 # ---------------------------------------------------------------- N12
@@ -164,7 +160,7 @@ def n12(t):
     df = t["adamw_vs_l2"]
     opts = set(df.optimizer.unique())
     if not {ADAMW, ADAM_L2} <= opts:
-        return _row("best-of-grid test loss, AdamW minus Adam+L2", np.nan, np.nan, np.nan, "inconclusive",
+        return row("best-of-grid test loss, AdamW minus Adam+L2", np.nan, np.nan, np.nan, "inconclusive",
                     f"needs both optimizers in the sweep; ran: {', '.join(sorted(opts))}")
     best = best_of_grid(df)
     per = best.pivot_table(index="seed", columns="optimizer", values="test_loss")
@@ -188,7 +184,7 @@ def n12(t):
             f"by lr*decay per step; slope 0 = the best decay does not move with lr); in Loshchilov & Hutter's parametrization "
             f"(decoupled decay not multiplied by lr) AdamW's slope is 1 higher, {slopes[ADAMW][0] + 1:.2f}. Both optimizers decay "
             "every parameter, as torch does. A small MLP without normalization, constant learning rate, fixed epochs")
-    return _row("best-of-grid test loss (lr x decay chosen on validation, per seed), AdamW minus Adam+L2 (paired)",
+    return row("best-of-grid test loss (lr x decay chosen on validation, per seed), AdamW minus Adam+L2 (paired)",
                 m, lo, hi, verdict(lo, hi, 0, "<"), note)
 
 
@@ -205,7 +201,7 @@ def n13(t):
     df = t["label_smoothing"]
     w = smoothing_table(df)
     if SMOOTHING not in w["ece"].columns or BASELINE not in w["ece"].columns:
-        return _row("ECE, smoothing 0.1 minus none", np.nan, np.nan, np.nan, "inconclusive",
+        return row("ECE, smoothing 0.1 minus none", np.nan, np.nan, np.nan, "inconclusive",
                     f"needs smoothings {BASELINE} and {SMOOTHING} in the config")
     d = lambda metric, split_w=w: split_w[metric][SMOOTHING] - split_w[metric][BASELINE]  # noqa: E731
     ece = mean_ci(d("ece"))
@@ -220,4 +216,4 @@ def n13(t):
             f"NLL {_fmt_ci(*mean_ci(d('nll')))}. By smoothing: {others}. On the clean-label test split: ECE "
             f"{_fmt_ci(*mean_ci(d('ece', test)))}, accuracy {_fmt_ci(*mean_ci(d('accuracy', test)))}. ECE with "
             f"{int(df[df.metric == 'bin_count'].bin.max()) + 1} equal-width bins")
-    return _row(f"ECE ({CALIBRATION_SPLIT} split), label smoothing 0.1 minus none (paired)", *ece, v, note)
+    return row(f"ECE ({CALIBRATION_SPLIT} split), label smoothing 0.1 minus none (paired)", *ece, v, note)

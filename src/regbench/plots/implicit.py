@@ -7,17 +7,11 @@ from regbench.claims.implicit import (ADAM_SLOPE_TOL, RATIO_FACTOR, ROUNDING_TOL
                                       gd_boundary, gd_rows, noise_outcomes)
 from regbench.plots import COLORS, SEQ, Figure, finish, new
 from regbench.stats import mean_ci
+from regbench.tables import select
 
 STUDY = "implicit"
 OPT_COLORS = {"adam_l2": COLORS["ridge"], "adamw": COLORS["lasso"]}
 OPT_LABELS = {"adam_l2": "Adam + L2 (weight_decay in the gradient)", "adamw": "AdamW (decoupled decay)"}
-
-
-def _m(df, metric, **eq):
-    sel = df[df.metric == metric]
-    for k, v in eq.items():
-        sel = sel[sel[k] == v]
-    return sel
 
 
 # ---------------------------------------------------------------- N9
@@ -25,7 +19,7 @@ def gd_vs_ridge(t, footer):
     df = t["gd_vs_ridge"]
     etas = sorted(df.eta_fraction.dropna().unique())
     fig, axes = new(ncols=3, width=4.4, height=4.0)
-    lam = _m(df, "lambda_closest")
+    lam = select(df, "lambda_closest")
     ax = axes[0, 0]
     for k, eta in enumerate(etas):
         g = lam[lam.eta_fraction == eta]
@@ -33,7 +27,7 @@ def gd_vs_ridge(t, footer):
     x = np.geomspace(lam.inv_eta_T.min(), lam.inv_eta_T.max(), 50)
     ax.plot(x, x, "k--", lw=0.9, label="lambda = 1/(eta T)")
     ax.fill_between(x, x / RATIO_FACTOR, x * RATIO_FACTOR, color="#999999", alpha=0.2, label=f"within a factor {RATIO_FACTOR:g}")
-    s_min, s_max = _m(df, "s_min").value.median(), _m(df, "s_max").value.median()
+    s_min, s_max = select(df, "s_min").value.median(), select(df, "s_max").value.median()
     y_text = lam.value[lam.value > 0].min()
     for v_, lab in ((s_min, "s_min (median)"), (s_max, "s_max (median)")):
         ax.axvline(v_, color="k", ls=":", lw=0.8)
@@ -66,7 +60,7 @@ def gd_vs_ridge(t, footer):
     ax.legend(fontsize=6.5, loc="lower right")
     ax = axes[0, 2]
     eta0 = etas[0]
-    keep = lambda m: _m(df, m, seed=df.seed.min(), eta_fraction=eta0).sort_values("T")  # noqa: E731
+    keep = lambda m: select(df, m, seed=df.seed.min(), eta_fraction=eta0).sort_values("T")  # noqa: E731
     gd, rc, rb = keep("gd_risk"), keep("ridge_risk_claimed"), keep("ridge_risk_closest")
     ax.plot(gd.inv_eta_T, gd.value, color=COLORS["lasso"], lw=1.6, label="GD stopped at T")
     ax.plot(rc.inv_eta_T, rc.value, color=COLORS["ridge"], lw=1.2, ls="--", label="ridge at lambda = 1/(eta T)")
@@ -78,10 +72,10 @@ def gd_vs_ridge(t, footer):
     ax.set_ylabel("excess risk (w - beta)' Sigma (w - beta)")
     ax.set_title(f"seed 0, eta = {eta0:g} / s_max")
     ax.legend(fontsize=6.5)
-    sl = _m(df, "slope", regime="early+within").groupby("seed").value.mean()
+    sl = select(df, "slope", regime="early+within").groupby("seed").value.mean()
     m, lo, hi = mean_ci(sl)
     ew = b[b.min_ratio.notna()]
-    best = _m(df, "best_risk_ratio").value.mean()
+    best = select(df, "best_risk_ratio").value.mean()
     return finish(fig, f"Early-stopped GD matches ridge with lambda = c/(eta T): log-log slope {m:.2f} [{lo:.2f}, {hi:.2f}], "
                        f"c from {ew.min_ratio.min():.2f} to {ew.max_ratio.max():.2f} before convergence, within a factor "
                        f"{RATIO_FACTOR:g} while 1/(eta T) >= {u_star:.1f} s_min; then the matched lambda collapses. Best risks "
@@ -102,7 +96,7 @@ def sgd_l2_decay(t, footer):
     ax = axes[0, 0]
     lrs = sorted(df.lr.unique())
     for i, (metric, label) in enumerate(SGD_PAIRS):
-        g = _m(df, metric)
+        g = select(df, metric)
         for k, lr in enumerate(lrs):
             v = g[g.lr == lr].value.to_numpy()
             x = np.full(v.size, i) + (k - (len(lrs) - 1) / 2) * 0.12
@@ -120,7 +114,7 @@ def sgd_l2_decay(t, footer):
     ax.set_title("SGD trajectories on the same minibatches (dots: seeds)")
     ax.legend(fontsize=7, loc="center left")
     same = df[df.metric.isin([m for m, _ in SGD_PAIRS[:3]])].value.max()
-    half = _m(df, "l2_no_half_vs_weight_decay_rel").value
+    half = select(df, "l2_no_half_vs_weight_decay_rel").value
     return finish(fig, f"For SGD, (lambda/2)||w||^2 in the loss and weight_decay = lambda give the same trajectory to "
                        f"{same:.0e} of max|w| (rounding); the lambda vs lambda/2 slip moves it by {half.min():.0%}-{half.max():.0%}",
                   footer)
@@ -131,13 +125,13 @@ def adam_shrinkage(t, footer):
     df = t["adam_l2_decay"]
     fig, axes = new(ncols=2, width=5.0, height=4.2)
     ax = axes[0, 0]
-    sv, sh = _m(df, "sqrt_v"), _m(df, "shrinkage")
+    sv, sh = select(df, "sqrt_v"), select(df, "shrinkage")
     keys = ["seed", "coef", "optimizer", "feature"]
     pts = sv.merge(sh[keys + ["value"]], on=keys, suffixes=("_v", "_s"))
     for o in ("adam_l2", "adamw"):
         g = pts[pts.optimizer == o]
         ax.scatter(g.value_v, np.abs(g.value_s), s=8, alpha=0.6, color=OPT_COLORS[o], label=OPT_LABELS[o])
-    pred = _m(df, "predicted")
+    pred = select(df, "predicted")
     lrlam = pred[pred.optimizer == "adamw"].value.median()
     x = np.geomspace(pts.value_v.min(), pts.value_v.max(), 50)
     ax.plot(x, lrlam / x, "k--", lw=0.8, label="lr lambda / sqrt(v)  (slope -1)")
@@ -148,7 +142,7 @@ def adam_shrinkage(t, footer):
     ax.set_title("per-weight decay pull (dots: weights x seeds x truths)")
     ax.legend(fontsize=6.5)
     ax = axes[0, 1]
-    w = _m(df, "w")
+    w = select(df, "w")
     pw = sv.merge(w[keys + ["value"]], on=keys, suffixes=("_v", "_w"))
     markers = {"equal_contribution": "o", "random": "^"}
     for o in ("adam_l2", "adamw"):
@@ -163,7 +157,7 @@ def adam_shrinkage(t, footer):
     ax.set_ylabel("sqrt(v_hat)")
     ax.set_title("v follows the gradient, not the weight")
     ax.legend(fontsize=6.5)
-    slope = _m(df, "slope")
+    slope = select(df, "slope")
     m, lo, hi = mean_ci(slope[slope.optimizer == "adam_l2"].groupby("seed").value.mean())
     mw = slope[slope.optimizer == "adamw"].value.abs().max()
     return finish(fig, f"Adam+L2's decay pull on a weight falls as 1/sqrt(v): slope {m:.3f} [{lo:.3f}, {hi:.3f}] (claim -1, "
@@ -176,7 +170,7 @@ def noise_vs_ridge(t, footer):
     ns = sorted(df.n_train.unique())
     fig, axes = new(ncols=2, width=5.0, height=4.2)
     ax = axes[0, 0]
-    rg = _m(df, "rel_gap", method="noise")
+    rg = select(df, "rel_gap", method="noise")
     g0 = rg[rg.n_train == ns[0]]
     sds = sorted(g0.noise_sd.unique())
     for k, sd in enumerate(sds):
@@ -193,7 +187,7 @@ def noise_vs_ridge(t, footer):
     ax.set_title(f"noise injection -> ridge at lambda = sd^2 (n = {ns[0]})")
     ax.legend(fontsize=6.5)
     ax = axes[0, 1]
-    er = _m(df, "excess_risk")
+    er = select(df, "excess_risk")
     Kmax = int(K.max())
     for k, n in enumerate(ns):
         c = SEQ[k % len(SEQ)]
@@ -232,7 +226,7 @@ def bias_variance(t, footer):
     ax = axes[0, 0]
     xs = np.arange(len(techs))
     for k, (metric, color, label) in enumerate((("bias2", COLORS["ridge"], "bias^2"), ("variance", COLORS["lasso"], "variance"))):
-        stats = [mean_ci(_m(df, metric, technique=x).value) for x in techs]
+        stats = [mean_ci(select(df, metric, technique=x).value) for x in techs]
         m = np.array([s[0] for s in stats])
         err = np.array([[s[0] - s[1], s[2] - s[0]] for s in stats]).T
         ax.bar(xs + (k - 0.5) * 0.38, m, width=0.38, color=color, label=label, yerr=err, capsize=2)

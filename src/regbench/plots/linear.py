@@ -5,10 +5,7 @@ import pandas as pd
 from regbench.claims.linear import sweep_outcomes
 from regbench.plots import COLORS, LABELS, SEQ, Figure, finish, new
 from regbench.stats import mean_ci
-
-
-def _m(df, metric):
-    return df[df.metric == metric]
+from regbench.tables import select
 
 
 def correlation(X, name: str, footer: str):
@@ -27,7 +24,7 @@ def correlation(X, name: str, footer: str):
 
 def paths(t, footer):
     df = t["paths"]
-    c = _m(df, "coef")
+    c = select(df, "coef")
     c0 = c[c.seed == 0]
     fig, axes = new(ncols=4, width=3.6, height=3.6)
     for ax, method in zip(axes[0], ("lasso", "enet", "ridge")):
@@ -44,7 +41,7 @@ def paths(t, footer):
         ax.set_title(f"{LABELS[method]} path, seed 0")
     axes[0, 0].legend(fontsize=7, loc="upper left")
     ax = axes[0, 3]
-    nz = _m(df, "n_zero")
+    nz = select(df, "n_zero")
     p = int(c.feature.max() + 1)
     for method in ("lasso", "enet", "ridge"):
         g = nz[nz.method == method].groupby("lam").value
@@ -64,7 +61,7 @@ def paths(t, footer):
 
 def kkt(t, footer):
     df = t["paths"]
-    g, c = _m(df, "grad_ratio"), _m(df, "coef")
+    g, c = select(df, "grad_ratio"), select(df, "coef")
     keep = (g.method != "ridge").to_numpy()
     ratio, zero = g.value.to_numpy()[keep], c.value.to_numpy()[keep] == 0
     fig, axes = new(ncols=2, width=5.2, height=3.8)
@@ -79,7 +76,7 @@ def kkt(t, footer):
     ax.legend(fontsize=7)
     ax.set_title("zeros sit inside the dead zone, non-zeros on its edge")
     ax = axes[0, 1]
-    k = _m(df, "kkt")
+    k = select(df, "kkt")
     for method in ("lasso", "enet"):
         s = k[k.method == method].groupby("lam").value.max()
         ax.plot(s.index, np.maximum(s, 1e-17), marker=".", color=COLORS[method], label=LABELS[method])
@@ -98,7 +95,7 @@ def conditioning(t, footer):
     df = t["conditioning"]
     fig, axes = new(ncols=2, width=5.0, height=4.0)
     ax = axes[0, 0]
-    m, f = _m(df, "cond_measured"), _m(df, "cond_formula")
+    m, f = select(df, "cond_measured"), select(df, "cond_formula")
     for i, (lam, g) in enumerate(m.groupby("lam")):
         ax.scatter(f[f.lam == lam].value, g.value, s=10, color=SEQ[i % len(SEQ)], label=f"lambda = {lam:g}")
     lim = [m.value.min() * 0.8, m.value.max() * 1.2]
@@ -110,7 +107,7 @@ def conditioning(t, footer):
     ax.legend(fontsize=7)
     ax.set_title("each point: one resample")
     ax = axes[0, 1]
-    c = _m(df, "coef")
+    c = select(df, "coef")
     sds = c.groupby(["method", "lam", "feature"]).value.std().reset_index()
     labels, data = [], []
     for (method, lam), g in sds.groupby(["method", "lam"]):
@@ -122,7 +119,7 @@ def conditioning(t, footer):
     ax.set_xlabel("fit (ridge lambda)")
     ax.set_title("spread of the coefficients of near-collinear twins")
     weak, strong = np.median(data[0]) / np.median(data[1]), np.median(data[0]) / np.median(data[-1])
-    cond0 = _m(df, "cond_measured")
+    cond0 = select(df, "cond_measured")
     c_ols = cond0[cond0.method == "ols"].value.median()
     lams = sorted(cond0[cond0.method == "ridge"].lam.unique())
     c_r = [cond0[cond0.lam == lam].value.median() for lam in (lams[0], lams[-1])]
@@ -161,7 +158,7 @@ def geometry(t, footer):
     ax.legend(fontsize=6.5, loc="lower left")
     ax.set_title("one real 2-D fit: loss contours and both balls")
     ax = axes[0, 1]
-    hz = _m(df, "has_zero")
+    hz = select(df, "has_zero")
     for method in ("lasso", "ridge"):
         rows = [(p, *mean_ci(g.value)) for p, g in hz[hz.method == method].groupby("p")]
         p, m, lo, hi = map(np.array, zip(*rows))
@@ -181,7 +178,7 @@ def geometry(t, footer):
 
 def problem1_selection(t, footer):
     df = t["problem1"]
-    sel = _m(df, "sel_freq")
+    sel = select(df, "sel_freq")
     fig, axes = new(ncols=2, width=5.4, height=4.0, gridspec_kw={"width_ratios": [2.2, 1]})
     ax = axes[0, 0]
     methods = [m for m in ("lasso", "enet") if m in set(sel.method)]
@@ -197,7 +194,7 @@ def problem1_selection(t, footer):
     ax.set_xlabel("feature index (true | correlated twins | noise)")
     fig.colorbar(im, ax=ax, label="bootstrap selection frequency (mean over seeds)")
     ax = axes[0, 1]
-    st = _m(df, "stability_signal")
+    st = select(df, "stability_signal")
     for i, m in enumerate(methods):
         v = st[st.method == m].value
         mean, lo, hi = mean_ci(v)
@@ -206,7 +203,7 @@ def problem1_selection(t, footer):
     ax.set_xticks(range(len(methods)), [LABELS[m] for m in methods])
     ax.set_ylabel("Nogueira stability, features 1-30 (dots: seeds)")
     ax.set_title("selection stability (1 = identical)")
-    coef = _m(df, "coef")
+    coef = select(df, "coef")
     noise = coef[(coef.group == "noise") & (coef.method == "lasso")]
     kept = (noise.value != 0).mean()
     s = st.groupby("method").value.mean()
@@ -216,7 +213,7 @@ def problem1_selection(t, footer):
 
 def problem1_error(t, footer):
     df = t["problem1"]
-    e = _m(df, "test_mse")
+    e = select(df, "test_mse")
     methods = [m for m in ("ols", "ridge", "lasso", "enet") if m in set(e.method)]
     fig, axes = new(ncols=1, width=6.0, height=4.0)
     ax = axes[0, 0]
@@ -263,7 +260,7 @@ def problem1_sweep(t, footer):
 
 def failure_modes(t, footer):
     df = t["failure_modes"]
-    z = _m(df, "zeroed")
+    z = select(df, "zeroed")
     roles = ["twin_a", "twin_b", "quadratic", "interaction_a", "interaction_b", "weak", "noise"]
     fig, axes = new(ncols=2, width=5.2, height=4.0, gridspec_kw={"width_ratios": [1.6, 1]})
     ax = axes[0, 0]
@@ -278,13 +275,13 @@ def failure_modes(t, footer):
     ax.legend(fontsize=7)
     ax.set_title("informative features zeroed by a linear lasso")
     ax = axes[0, 1]
-    fp1 = _m(df, "false_pos")
+    fp1 = select(df, "false_pos")
     vals = [fp1[fp1.setting == "tuned"].value.mean(), fp1[fp1.setting == "stability"].value.mean(),
-            _m(df, "mb_bound").value.mean()]
+            select(df, "mb_bound").value.mean()]
     ax.bar(range(3), vals, color=[COLORS["lasso"], COLORS["enet"], "#999999"])
     ax.set_xticks(range(3), ["one tuned\nlasso", "stability\nselection", "M-B bound"])
     ax.set_ylabel("false selections per seed (mean)")
-    tp = _m(df, "true_pos").value.mean()
+    tp = select(df, "true_pos").value.mean()
     ax.set_title(f"stability selection keeps {tp:.1f} of 7 true linear features")
     tuned = z[(z.setting == "tuned") & z.role.isin(roles[:5])].value.mean()
     return finish(fig, f"A zero lasso weight is no proof of uselessness: {tuned:.0%} of informative features (twin, quadratic, "
