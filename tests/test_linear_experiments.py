@@ -1,0 +1,45 @@
+"""The linear experiments' building blocks: tuning by validation and by k-fold CV."""
+import numpy as np
+import pytest
+
+from regbench import data, linear, seeds
+from regbench.experiments import linear as L
+
+DESIGN = dict(n_train=120, n_val=120, n_test=400, p=20, covariance=dict(family="toeplitz", rho=0.3),
+              coef=dict(first_k=4, value=1.0), noise=dict(sigma=0.5))
+
+
+@pytest.fixture(scope="module")
+def split():
+    return L.prepare(data.generate(DESIGN, "t", 1, root=5), 0)
+
+
+@pytest.mark.parametrize("tuning", ["validation", "cv"])
+def test_tuned_lasso_finds_the_support_and_lambda_is_on_the_grid(split, tuning):
+    params = dict(l1_ratios=[0.5], n_lambdas=20, tuning=tuning, cv_folds=4)
+    w, chosen = L.fit_tuned("lasso", split, params, seeds.rng(1, "t"))
+    grid = linear.lambda_grid(split["Xtr"], split["ytr"], 1.0, 20, eps=L.TUNE_EPS)
+    assert np.isclose(grid, chosen["lam"]).any()
+    assert set(np.flatnonzero(w)) >= {0, 1, 2, 3}
+    again, chosen2 = L.fit_tuned("lasso", split, params, seeds.rng(1, "t"))
+    assert chosen == chosen2 and np.array_equal(w, again)
+
+
+def test_enet_tuning_picks_one_of_the_configured_mixings(split):
+    params = dict(l1_ratios=[0.2, 0.8], n_lambdas=10, tuning="validation", cv_folds=3)
+    _, chosen = L.fit_tuned("enet", split, params, seeds.rng(1, "t"))
+    assert chosen["l1_ratio"] in (0.2, 0.8)
+
+
+def test_validation_error_at_the_chosen_lambda_is_the_smallest(split):
+    params = dict(l1_ratios=[0.5], n_lambdas=15, tuning="validation", cv_folds=3)
+    w, chosen = L.fit_tuned("ridge", split, params, seeds.rng(1, "t"))
+    grid = linear.lambda_grid(split["Xtr"], split["ytr"], 1.0, 15, eps=L.TUNE_EPS)
+    errs = [L.mse(split["Xva"], split["yva"], linear.ridge_path(split["Xtr"], split["ytr"], [g])[0]) for g in grid]
+    assert L.mse(split["Xva"], split["yva"], w) == pytest.approx(min(errs))
+
+
+def test_prepare_standardizes_on_the_training_split(split):
+    assert np.allclose(split["Xtr"].mean(axis=0), 0) and np.allclose(split["Xtr"].std(axis=0), 1)
+    assert abs(split["ytr"].mean()) < 1e-12
+    assert not np.allclose(split["Xte"].mean(axis=0), 0, atol=1e-6)
