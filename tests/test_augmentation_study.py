@@ -242,11 +242,11 @@ def test_all_parts_supported_then_each_perturbation_flips():
     p = rules.parts(synthetic(GOOD))
     assert {k: q["verdict"] for k, q in p.items()} == {"A": "supported", "B": "supported", "C": "supported", "D": "supported"}
     assert verdict(synthetic(GOOD)).verdict == "supported"
-    # A + B: the label-preserving arms hurt at every size -> A refuted, overall conditional (C, D hold)
+    # A + B: the label-preserving arms hurt at every size -> A refuted, and a refuted part refutes N14 (C, D hold)
     bad_affine = synthetic({**GOOD, "affine": lambda ds, n: -0.04}, skip={("shapes", "flip")})
     p = rules.parts(bad_affine)
     assert p["A"]["verdict"] == "refuted" and p["B"]["verdict"] != "supported"
-    assert verdict(bad_affine).verdict == "conditional"
+    assert verdict(bad_affine).verdict == "refuted"
     # ... while flip, label-preserving on shapes, still helping there makes A conditional
     assert rules.parts(synthetic({**GOOD, "affine": lambda ds, n: -0.04}))["A"]["verdict"] == "conditional"
     # B: a gain that grows with n
@@ -358,10 +358,13 @@ def n17(df):
 def test_n17_verdict_follows_the_ablation():
     every = {"full": 0.05, **{f"no_{c}": 0.03 for c in rules.RECIPE}}
     assert n17(ft_synthetic(every)).verdict == "supported"
-    # one part does nothing inside the recipe -> conditional, and the note says which
+    # one part does nothing inside the recipe -> "each part contributing" is not shown: inconclusive, the note says which
     one_idle = {**every, "no_layer_decay": 0.05}
     row = n17(ft_synthetic(one_idle))
-    assert row.verdict == "conditional" and "[layer_decay: inconclusive]" in row.note
+    assert row.verdict == "inconclusive" and "[layer_decay: inconclusive]" in row.note
+    # one part hurts inside the recipe -> refuted
+    one_bad = {**every, "no_layer_decay": 0.08}
+    assert n17(ft_synthetic(one_bad)).verdict == "refuted"
     # the recipe loses to the baseline and no part helps -> refuted
     worse = {"full": -0.03, **{f"no_{c}": 0.0 for c in rules.RECIPE}}
     assert n17(ft_synthetic(worse)).verdict == "refuted"

@@ -126,3 +126,25 @@ def test_negative_rates_and_empty_neural_grids_are_rejected(schema):
     assert "experiments.dropout_rates.hidden_rates.0: -0.1 is less than the minimum of 0" in msg
     assert "experiments.label_smoothing.smoothings.0: -0.1 is less than the minimum of 0" in msg
     assert "experiments.bn_batchsize.sweep.batch_size: [] is too short" in msg
+
+
+KEYWORDS = {"$schema", "$ref", "type", "description", "default", "minimum", "maximum", "exclusiveMinimum",
+            "exclusiveMaximum", "multipleOf", "items", "minItems", "maxItems", "uniqueItems", "contains", "enum", "const",
+            "properties", "additionalProperties", "required", "minProperties", "oneOf", "anyOf", "allOf", "definitions"}
+
+
+def test_schema_uses_only_schema_keywords(schema):
+    """An unquoted comma in a YAML flow mapping silently cuts a description and adds a junk key: catch it."""
+    def walk(node, path):
+        assert set(node) <= KEYWORDS, f"{path}: not JSON-schema keywords: {sorted(set(node) - KEYWORDS)}"
+        for key, sub in node.get("properties", {}).items():
+            walk(sub, f"{path}.{key}")
+        for key, sub in node.get("definitions", {}).items():
+            walk(sub, f"{path}#{key}")
+        for key in ("items", "additionalProperties", "contains"):
+            if isinstance(node.get(key), dict):
+                walk(node[key], f"{path}[{key}]")
+        for key in ("oneOf", "anyOf", "allOf"):
+            for i, sub in enumerate(node.get(key, [])):
+                walk(sub, f"{path}.{key}{i}")
+    walk(schema, "config")

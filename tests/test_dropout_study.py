@@ -170,8 +170,10 @@ def test_N4_flips(tables):
     worse = _set(worse, worse.metric == "nll_mc", 0.9)
     worse = _set(worse, worse.metric == "ece_mc", 0.9)
     assert rules.n4({"dropout_mc": worse})["verdict"] == "refuted"
-    part = _set(df, df.metric == "ece_mc", 0.9)  # spread and NLL hold, calibration fails
-    assert rules.n4({"dropout_mc": part})["verdict"] == "conditional"
+    part = _set(df, df.metric == "ece_mc", 0.9)  # spread and NLL hold, calibration fails: a refuted part refutes
+    assert rules.n4({"dropout_mc": part})["verdict"] == "refuted"
+    mixed = _set(df, (df.metric == "ece_mc") & (df.rate == df.rate.max()), 0.9)  # calibration fails at one rate only
+    assert rules.n4({"dropout_mc": mixed})["verdict"] == "conditional"
 
 
 def _synthetic_losses(df, best_hidden, best_input, benefit_small, benefit_large):

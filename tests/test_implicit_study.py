@@ -164,12 +164,25 @@ def test_N15_follows_the_paired_risks(tables):
     ols = df[er & (df.method == "ols")].set_index(["n_train", "seed"]).value
     tuned = er & (df.method == "noise_tuned")
     key = pd.MultiIndex.from_frame(df.loc[tuned, ["n_train", "seed"]])
+    ridge = er & (df.method == "ridge")
+    rkey = pd.MultiIndex.from_frame(df.loc[ridge, ["n_train", "seed"]])
+
+    def as_ridge(frame):  # ridge at the matched lambda given the same risk as the tuned noisy fit
+        frame = frame.copy()
+        same = frame[tuned].set_index(["n_train", "seed"]).value
+        frame.loc[ridge, "value"] = same.reindex(rkey).to_numpy()
+        return frame
+
     better = df.copy()
     better.loc[tuned, "value"] = ols.reindex(key).to_numpy() * (0.5 + 0.01 * df.loc[tuned, "seed"].to_numpy())
-    t["noise_vs_ridge"] = better
+    t["noise_vs_ridge"] = as_ridge(better)
     assert rule("N15", t)["verdict"] == "supported"
+    t["noise_vs_ridge"] = better  # regularizes, but no longer ridge's risk at lambda = sd^2
+    assert rule("N15", t)["verdict"] != "supported"
+    better = as_ridge(better)
     worse = df.copy()
     worse.loc[tuned, "value"] = ols.reindex(key).to_numpy() * (1.5 + 0.01 * df.loc[tuned, "seed"].to_numpy())
+    worse = as_ridge(worse)
     t["noise_vs_ridge"] = worse
     assert rule("N15", t)["verdict"] == "refuted"
     mixed = better.copy()

@@ -72,7 +72,7 @@ def _fmt(x) -> str:
 
 def to_markdown(df: pd.DataFrame, header: str = "") -> str:
     """The claims ledger as a markdown table, one row per claim ID."""
-    lines = [header, "", "| ID | Claim | Statistic | Value | 95% interval | Verdict | Evidence | Note |",
+    lines = [header, "", "| ID | Claim | Statistic | Value | Interval (95% over seeds unless the statistic says otherwise) | Verdict | Evidence | Note |",
              "|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples():
         interval = f"[{_fmt(r.lo)}, {_fmt(r.hi)}]" if not np.isnan(r.lo) else ""

@@ -20,7 +20,7 @@ for shapes the wide-nuisance test set (training used narrow nuisances).
 import numpy as np
 import pandas as pd
 
-from regbench.claims import across, claim
+from regbench.claims import across, claim, row, worst
 from regbench.stats import mean_ci, verdict
 
 # The split each dataset's claim is read on: digits' held-out test set; for
@@ -183,16 +183,14 @@ def n14(t):
     digits = a[(a.dataset == "digits") & (a.kind == "affine")]
     head = digits if len(digits) else a
     first = head.sort_values(["dataset", "n_train"]).iloc[0] if len(head) else None
-    v = across([q["verdict"] for q in p.values() if len(q["cells"])])
+    v = worst(*(q["verdict"] for q in p.values() if len(q["cells"])))  # parts are different sub-claims
     note = " | ".join(f"[{k}: {q['verdict']}] {q['text']}" for k, q in p.items() if len(q["cells"]))
     note += (f". Accuracy on: digits held-out test; shapes test with wide nuisances (trained on narrow ones). "
-             f"Verdict per part and overall: all cells supported -> supported, some -> conditional.")
+             f"Verdict per part: all cells supported -> supported, some -> conditional; overall: the weakest part decides.")
     if first is None:
-        return dict(statistic="no label-preserving arm in the config", value=np.nan, lo=np.nan, hi=np.nan,
-                    verdict="inconclusive", note=note)
-    return dict(statistic=(f"test-accuracy gain of {first.arm} over no augmentation, {first.dataset}, smallest n = "
-                           f"{int(first.n_train)} (paired over seeds)"),
-                value=first["mean"], lo=first.lo, hi=first.hi, verdict=v, note=note)
+        return row("no label-preserving arm in the config", np.nan, np.nan, np.nan, "inconclusive", note)
+    return row(f"test-accuracy gain of {first.arm} over no augmentation, {first.dataset}, smallest n = "
+               f"{int(first.n_train)} (paired over seeds)", first["mean"], first.lo, first.hi, v, note)
 
 
 # ---------------------------------------------------------------- N17
@@ -241,7 +239,7 @@ def n17(t):
     rec = p["recipe"]
     first = rec.sort_values("n_train").iloc[0]
     parts_v = {k: across(c.verdict) for k, c in p.items()}
-    v = across(parts_v.values())
+    v = worst(*parts_v.values())  # the recipe and each of its parts are separate sub-claims
     contrib = {c: p[c]["mean"].mean() for c in RECIPE if c in p}
     ranked = sorted(contrib, key=contrib.get, reverse=True)
     alone = {c: ft_cells(df, f"only_{c}", "baseline")["mean"].mean() for c in RECIPE if (df.arm == f"only_{c}").any()}
@@ -270,6 +268,5 @@ def n17(t):
             + "it fits its training set). Sizes n = " + ", ".join(str(int(n)) for n in rec.n_train)
             + "; test on held-out digits 5-9 after pretraining on digits 0-4; a small CNN has no dropout (the recipe's 0.1 "
             "is not tested) and the lr is held fixed")
-    return dict(statistic=f"test-accuracy gain of the full recipe over the baseline (all parts off), n = {int(first.n_train)} "
-                          "fine-tuning images (paired over seeds)",
-                value=first["mean"], lo=first.lo, hi=first.hi, verdict=v, note=note)
+    return row(f"test-accuracy gain of the full recipe over the baseline (all parts off), n = {int(first.n_train)} "
+               "fine-tuning images (paired over seeds)", first["mean"], first.lo, first.hi, v, note)

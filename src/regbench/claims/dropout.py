@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from regbench.claims import across, claim, row
+from regbench.claims import across, claim, row, worst
 from regbench.stats import mean_ci, verdict
 
 # N1. A correct implementation gives standard-normal z-scores, so |z| > 3 in
@@ -91,7 +91,7 @@ def n1(t):
               f"the check has power. {int(stat('standard', 'n_exact', np.sum))} zero activations (standard) match exactly "
               "and are not counted. Standard and inverted differ only by the constant 1/(1-p): both test E[mask] = 1-p")
     return row("share of unit-checks whose Monte Carlo train-mode mean is > 3 standard errors from the inference output "
-                "(standard, inverted, Problem 2a/b code, engine; all rates and seeds pooled)", m, lo, hi, v, note)
+                "(standard, inverted, Problem 2a/b code, engine; all rates and seeds pooled; interval: exact binomial)", m, lo, hi, v, note)
 
 
 # ---------------------------------------------------------------- N2
@@ -185,24 +185,25 @@ def benefits(df: pd.DataFrame, when: str, layer: str = "hidden") -> pd.DataFrame
 def n3(t):
     df = t["dropout_rates"]
     sizes = sorted(df.n_train.unique())
-    parts, notes = [], []
+    parts, notes = {"hidden": [], "input": [], "benefit": []}, []
     for when in ("best_val", "final"):
         b = best_rates(df, when)
         for layer, rng in (("hidden", HIDDEN_RANGE), ("input", INPUT_RANGE)):
             bl = b[b.layer == layer].sort_values("n_train")
             vs = [range_verdict(r.lo, r.hi, rng) for r in bl.itertuples()]
-            parts.append(across(vs))
+            parts[layer] += vs
             notes.append(f"{layer} ({when}): " + ", ".join(f"n={r.n_train}: {r.best:g} [{r.lo:g}, {r.hi:g}] {v}"
                                                            for r, v in zip(bl.itertuples(), vs)))
         if len(sizes) > 1:
             ben = benefits(df, when).pivot_table(index="seed", columns="n_train", values="benefit")
             m, lo, hi = mean_ci(ben[sizes[0]] - ben[sizes[-1]])
             vb = verdict(lo, hi, 0, ">")
-            parts.append(vb)
+            parts["benefit"].append(vb)
             notes.append(f"hidden-dropout benefit ({when}), loss(0) - loss(best): "
                          + ", ".join(f"n={n}: {ben[n].mean():.4f}" for n in sizes)
                          + f"; smallest minus largest size {m:.4f} [{lo:.4f}, {hi:.4f}] {vb}")
-    v = across(parts)
+    # each sub-claim across its regimes (sizes, epochs), then the weakest sub-claim decides
+    v = worst(*(across(vs) for vs in parts.values() if vs))
     b0 = best_rates(df, "best_val")
     r0 = b0[(b0.layer == "hidden") & (b0.n_train == sizes[0])].iloc[0]
     note = ("; ".join(notes) + f". Ranges claimed: hidden {HIDDEN_RANGE}, input {INPUT_RANGE}; a size supports a range when "
@@ -233,24 +234,26 @@ def n4(t):
     ece = _paired_diff(df, "test", "noisy", "ece")
     ece_clean = _paired_diff(df, "test", "clean", "ece")
     rates = sorted(auroc.columns)
-    parts, notes = [], []
+    parts, notes = {"spread": [], "nll": [], "ece": []}, []
     for r in rates:
         a = mean_ci(auroc[r])
         va = verdict(a[1], a[2], AUROC_CHANCE, ">")
         vn = verdict(nll[r][1], nll[r][2], 0, ">")
         ve = verdict(ece[r][1], ece[r][2], 0, ">")
-        parts += [va, vn, ve]
+        parts["spread"].append(va)
+        parts["nll"].append(vn)
+        parts["ece"].append(ve)
         notes.append(f"p={r:g}: AUROC(MI) {a[0]:.3f} [{a[1]:.3f}, {a[2]:.3f}] {va}, MI ood/test x{ratio[r].mean():.2f}; "
                      f"NLL det-MC {nll[r][0]:+.4f} [{nll[r][1]:+.4f}, {nll[r][2]:+.4f}] {vn}; "
                      f"ECE det-MC {ece[r][0]:+.4f} [{ece[r][1]:+.4f}, {ece[r][2]:+.4f}] {ve} "
                      f"(clean labels {ece_clean[r][0]:+.4f})")
-    v = across(parts)
+    v = worst(*(across(vs) for vs in parts.values()))
     mid = min(rates, key=lambda r: abs(r - 0.5))
     m, lo, hi = mean_ci(auroc[mid])
     note = ("; ".join(notes) + ". Predictive entropy as the OOD score: AUROC deterministic "
             + ", ".join(f"{ent_det[r]:.2f}" for r in rates) + ", MC " + ", ".join(f"{ent_mc[r]:.2f}" for r in rates)
             + " (below 0.5: the far inputs look MORE certain); only the mutual-information part of MC dropout rises off the "
               "data. OOD = test inputs x the teacher's ood_scale. NLL/ECE on test rows with the training label noise; "
-              "the verdict combines the three parts (spread, NLL, ECE) at every rate")
+              "each part (spread, NLL, ECE) is combined across rates, then the weakest part decides")
     return row(f"AUROC of MC-dropout mutual information for out-of-distribution vs test inputs (hidden rate {mid:g})",
                 m, lo, hi, v, note)

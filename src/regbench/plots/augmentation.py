@@ -108,7 +108,7 @@ def regularization(t, footer):
                 st = s.groupby("n_train")[col].apply(lambda v: pd.Series(mean_ci(v.to_numpy()), index=["m", "lo", "hi"])).unstack()
                 ax.errorbar(st.index * (1 + 0.02 * (i - len(show) / 2)), st.m, yerr=[st.m - st.lo, st.hi - st.m],
                             label=_label(df, arm), **style)
-        axes[0, j].set_ylabel("train accuracy - test accuracy (clean images)")
+        axes[0, j].set_ylabel("train accuracy - test accuracy (fraction; train images un-augmented)")
         axes[1, j].set_ylabel("test NLL (nats per image)")
         axes[0, j].set_title(f"{ds}: generalization gap" + (" (wide-nuisance test)" if ds == "shapes" else ""))
         axes[1, j].set_title(f"{ds}: test negative log-likelihood")
