@@ -7,6 +7,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Runners called directly (not through experiments.run) get the workflow's one thread per job."""
+    import torch
+    torch.set_num_threads(1)
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 TINY = ROOT / "tests" / "tiny_config.yaml"
 

@@ -148,3 +148,13 @@ def test_schema_uses_only_schema_keywords(schema):
             for i, sub in enumerate(node.get(key, [])):
                 walk(sub, f"{path}.{key}{i}")
     walk(schema, "config")
+
+
+def test_regression_teacher_and_runaway_adamw_decay_are_rejected(schema):
+    cfg = raw()
+    cfg["teachers"]["reg"] = {"p": 3, "covariance": {"family": "independent"}, "task": "regression"}
+    cfg["experiments"]["bn_stats"]["teacher"] = "reg"
+    cfg["experiments"]["adamw_vs_l2"]["grids"]["adamw"] = {"lrs": [0.01, 0.1], "decays": [1.0, 30.0]}
+    msg = error_of(cfg, schema)
+    assert "experiments.bn_stats.teacher: 'reg' is a regression teacher" in msg
+    assert "experiments.adamw_vs_l2.grids.adamw: lr * decay reaches 3" in msg

@@ -104,6 +104,13 @@ def _semantic_problems(cfg: dict) -> list[str]:
             problems.append(
                 f"experiments.{exp}.teacher: {ref!r} is not defined under teachers; defined: {', '.join(sorted(teachers)) or '(none)'}"
             )
+        elif ref is not None and teachers[ref]["task"] != "classification":
+            problems.append(f"experiments.{exp}.teacher: {ref!r} is a regression teacher; the neural studies need task: classification")
+        for opt, grid in params.get("grids", {}).items():
+            # AdamW multiplies w by (1 - lr * lambda) each step: at >= 1 it flips or zeroes every weight
+            if opt == "adamw" and max(grid["lrs"]) * max(grid["decays"]) >= 1:
+                problems.append(f"experiments.{exp}.grids.adamw: lr * decay reaches {max(grid['lrs']) * max(grid['decays']):g}; "
+                                "allowed: below 1 (each step multiplies the weights by 1 - lr * decay)")
         if "stale_epoch" in params and params["stale_epoch"] > params["epochs"]:
             problems.append(f"experiments.{exp}.stale_epoch: {params['stale_epoch']} exceeds epochs = {params['epochs']}")
         ref = params.get("design")

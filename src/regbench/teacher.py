@@ -14,6 +14,17 @@ from regbench import data
 from regbench.seeds import rng as make_rng
 
 
+def classification_spec(cfg: dict, params: dict) -> dict:
+    """The teacher an experiment names, which must be a classification teacher
+    (config validation checks both before any job; this guards library callers)."""
+    name, known = params["teacher"], cfg.get("teachers", {})
+    if name not in known:
+        raise ValueError(f"teacher {name!r} is not defined under teachers; defined: {', '.join(sorted(known)) or '(none)'}")
+    if known[name].get("task", "classification") != "classification":
+        raise ValueError(f"teacher {name!r} is a regression teacher; this experiment needs a classification teacher")
+    return known[name]
+
+
 def _weights(spec: dict, name: str, root: int) -> dict:
     # built once per process: the logit-centring probe costs ~0.4 s
     return _weights_cached(json.dumps(spec, sort_keys=True), name, root)

@@ -11,6 +11,7 @@ its module without importing it, so the Snakefile can plan jobs without
 paying for torch; a job imports only its own study.
 """
 import importlib
+import sys
 
 # experiment -> study module (also the results/<study>/ folder)
 MODULE_OF = {
@@ -39,6 +40,8 @@ def run(name: str, cfg: dict, chunk: int = 0, data: dict | None = None):
     if data is not None:  # the stored design may hold more seeds than this experiment uses
         data = {k: (v[: params["seeds"]] if k.startswith(("X_", "y_")) else v) for k, v in data.items()}
     module = importlib.import_module(f"regbench.experiments.{MODULE_OF[name]}")
+    if "torch" in sys.modules:  # the study uses torch: one thread per job unless configured
+        sys.modules["torch"].set_num_threads(cfg["threads"])
     table = module.RUNNERS[name](params, cfg, data, chunk)
     if "experiment" not in table:
         table.insert(0, "experiment", name)

@@ -273,7 +273,6 @@ def examples(params: dict, dataset: str, X: torch.Tensor, y: torch.Tensor, root:
 
 def augmentation(params: dict, cfg: dict, chunk: int) -> pd.DataFrame:
     """N14: every grid point (dataset, n_train) of this chunk."""
-    torch.set_num_threads(cfg.get("threads", 1))
     device = str(resolve_device(cfg.get("device", "auto")))
     return pd.concat([train_point(params, p["dataset"], int(p["n_train"]), cfg["seed"], device)
                       for p in chunk_points(params, chunk)], ignore_index=True)
@@ -443,7 +442,6 @@ def finetune_point(params: dict, n_train: int, root: int, device: str = "cpu") -
 
 def finetune(params: dict, cfg: dict, chunk: int) -> pd.DataFrame:
     """N17: every training-set size of this chunk."""
-    torch.set_num_threads(cfg.get("threads", 1))
     device = str(resolve_device(cfg.get("device", "auto")))
     return pd.concat([finetune_point(params, int(p["n_train"]), cfg["seed"], device)
                       for p in chunk_points(params, chunk)], ignore_index=True)

@@ -41,25 +41,9 @@ DEAD_VAR = 1e-8
 
 
 # ---------------------------------------------------------------- helpers
-def _setup(cfg):
-    torch.set_num_threads(cfg["threads"])
-    return nets.resolve_device(cfg["device"])
-
-
-def teacher_spec(cfg: dict, params: dict) -> dict:
-    name = params["teacher"]
-    known = cfg.get("teachers", {})
-    if name not in known:
-        raise ValueError(f"teacher {name!r} is not defined under teachers; defined: {', '.join(sorted(known)) or '(none)'}")
-    spec = known[name]
-    if spec.get("task", "classification") != "classification":
-        raise ValueError(f"teacher {name!r}: the batch-norm study needs a classification teacher")
-    return spec
-
-
 def teacher_data(cfg: dict, params: dict, n_train: int | None = None) -> dict:
     """Every seed's splits stacked per model: X_* [K, n, d], y_* [K, n] (numpy)."""
-    spec = teacher_spec(cfg, params)
+    spec = teacher.classification_spec(cfg, params)
     n = n_train or params["n_train"]
     ds = [teacher.sample(spec, params["teacher"], n, i, cfg["seed"]) for i in range(params["seeds"])]
     out = {k: np.stack([d[k] for d in ds]) for k in ds[0] if k.startswith(("X_", "y_"))}
@@ -172,7 +156,7 @@ def _n5_spec(params, d_in, d_out, arm) -> nets.MLPSpec:
 
 def bn_dropout(params: dict, cfg: dict) -> pd.DataFrame:
     """N5: test metrics per arm and the train-vs-eval moments of every BN input."""
-    dev = _setup(cfg)
+    dev = nets.resolve_device(cfg["device"])
     root = cfg["seed"]
     d = teacher_data(cfg, params)
     K, d_in = d["X_train"].shape[0], d["X_train"].shape[2]
@@ -224,7 +208,7 @@ def bn_batchsize(params: dict, cfg: dict, points: list) -> pd.DataFrame:
     overfitting and nothing else; test metrics (clean labels) come along.
     Ghost BN is trained only where the batch exceeds its ghost batch (else it is BN).
     """
-    dev = _setup(cfg)
+    dev = nets.resolve_device(cfg["device"])
     root = cfg["seed"]
     d = teacher_data(cfg, params)
     K, d_in = d["X_train"].shape[0], d["X_train"].shape[2]
@@ -286,7 +270,7 @@ def try_train(spec, optim, ms, data, **kw):
 
 def bn_stats(params: dict, cfg: dict) -> pd.DataFrame:
     """N7: eval with fresh / stale / missing / recalibrated / batch statistics; batch-1 training."""
-    dev = _setup(cfg)
+    dev = nets.resolve_device(cfg["device"])
     root = cfg["seed"]
     d = teacher_data(cfg, params)
     K, d_in, C = d["X_train"].shape[0], d["X_train"].shape[2], d["classes"]

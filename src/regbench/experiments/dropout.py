@@ -35,21 +35,6 @@ CORRECT = VARIANTS[:-1]
 
 
 # ---------------------------------------------------------------- helpers
-def _setup(cfg):
-    torch.set_num_threads(cfg["threads"])
-    return nets.resolve_device(cfg["device"])
-
-
-def _teacher(cfg: dict, params: dict) -> dict:
-    name = params["teacher"]
-    if name not in cfg.get("teachers", {}):
-        raise ValueError(f"teacher {name!r} is not defined under teachers; defined: {', '.join(sorted(cfg.get('teachers', {}))) or '(none)'}")
-    spec = cfg["teachers"][name]
-    if spec.get("task", "classification") != "classification":
-        raise ValueError(f"teacher {name!r}: the dropout study needs a classification teacher")
-    return spec
-
-
 def _sample(cfg, params, experiment, n_train, s) -> dict:
     """Seed s's splits, plus y_test_noisy: test labels with the training label noise.
 
@@ -57,7 +42,7 @@ def _sample(cfg, params, experiment, n_train, s) -> dict:
     distribution the nets were trained on, label noise included); the clean
     teacher labels y_test give the accuracy against the truth.
     """
-    spec = _teacher(cfg, params)
+    spec = teacher.classification_spec(cfg, params)
     d = teacher.sample(spec, params["teacher"], n_train, s, cfg["seed"])
     r = seeds.rng(cfg["seed"], experiment, "test-label-noise", s)
     y = d["y_test"]
@@ -128,7 +113,7 @@ ENGINE_ROWS = 4  # the engine variant checks one output on ENGINE_ROWS x rows in
 def _activations(cfg, params, s):
     """Teacher test inputs for the engine ([ENGINE_ROWS * rows, p]) and the hidden
     activations h = relu(x W + b) of a random layer on the first `rows` of them, flattened."""
-    spec = _teacher(cfg, params)
+    spec = teacher.classification_spec(cfg, params)
     x = teacher.sample(spec, params["teacher"], 2, s, cfg["seed"])["X_test"][: ENGINE_ROWS * params["rows"]].astype(np.float64)
     r = seeds.rng(cfg["seed"], "dropout_expectation", "layer", s)
     W = r.standard_normal((x.shape[1], params["width"])) * np.sqrt(2.0 / x.shape[1])
@@ -194,7 +179,7 @@ def _engine_variant(x, rates, n_masks, seed, device):
 
 def dropout_expectation(params: dict, cfg: dict) -> pd.DataFrame:
     """N1: per (variant, rate, seed): share of units with |z| > Z, max |z|, mean z."""
-    device = _setup(cfg)
+    device = nets.resolve_device(cfg["device"])
     root, M = cfg["seed"], params["n_masks"]
     out = []
 
@@ -277,7 +262,7 @@ def _stack(ds, key):
 
 def dropout_mc(params: dict, cfg: dict) -> pd.DataFrame:
     """N2, N4: one model per (hidden rate, seed), trained at once; deterministic vs MC predictions."""
-    device = _setup(cfg)
+    device = nets.resolve_device(cfg["device"])
     root, S, rates = cfg["seed"], params["mc_samples"], params["rates"]
     n_seeds = params["seeds"]
     models = [(p, s) for p in rates for s in range(n_seeds)]
@@ -287,7 +272,7 @@ def dropout_mc(params: dict, cfg: dict) -> pd.DataFrame:
         for key in ("X_test", "y_test", "y_test_noisy", "X_ood", "y_ood"):
             d[key] = d[key][: params["mc_rows"]]
     per = [ds[s] for _, s in models]
-    spec_t = _teacher(cfg, params)
+    spec_t = teacher.classification_spec(cfg, params)
     spec = nets.MLPSpec(d_in=spec_t["p"], d_out=spec_t["classes"], hidden=tuple(params["hidden"]),
                         p_hidden=tuple(p for p, _ in models))
     engine_seeds = [seeds.int_seed(root, "dropout_mc", s) for _, s in models]  # same init and order across rates
@@ -363,7 +348,7 @@ def rates_at_size(params: dict, cfg: dict, n_train: int, device) -> pd.DataFrame
     models = [(pair, s) for pair in arms for s in range(n_seeds)]
     ds = [_sample(cfg, params, "dropout_rates", n_train, s) for s in range(n_seeds)]
     per = [ds[s] for _, s in models]
-    spec_t = _teacher(cfg, params)
+    spec_t = teacher.classification_spec(cfg, params)
     spec = nets.MLPSpec(d_in=spec_t["p"], d_out=spec_t["classes"], hidden=tuple(params["hidden"]),
                         p_input=tuple(pair[0] for pair, _ in models), p_hidden=tuple(pair[1] for pair, _ in models))
     engine_seeds = [seeds.int_seed(root, "dropout_rates", n_train, s) for _, s in models]
@@ -400,7 +385,7 @@ def rates_at_size(params: dict, cfg: dict, n_train: int, device) -> pd.DataFrame
 
 
 def dropout_rates(params: dict, cfg: dict, points: list) -> pd.DataFrame:
-    device = _setup(cfg)
+    device = nets.resolve_device(cfg["device"])
     return pd.concat([rates_at_size(params, cfg, pt["n_train"], device) for pt in points], ignore_index=True)
 
 

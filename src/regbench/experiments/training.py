@@ -37,24 +37,9 @@ OPTIMIZERS = {"adam_l2": ("adam", "l2"), "adamw": ("adamw", "decoupled"), "sgd":
 
 
 # ---------------------------------------------------------------- helpers
-def _setup(cfg: dict):
-    torch.set_num_threads(cfg["threads"])
-    return resolve_device(cfg["device"])
-
-
-def _teacher(params: dict, cfg: dict) -> dict:
-    name = params["teacher"]
-    if name not in cfg.get("teachers", {}):
-        raise ValueError(f"teacher {name!r} is not defined under teachers; defined: {', '.join(sorted(cfg.get('teachers', {}))) or '(none)'}")
-    spec = cfg["teachers"][name]
-    if spec["task"] != "classification":
-        raise ValueError(f"teacher {name!r}: the training study needs a classification teacher, got {spec['task']!r}")
-    return spec
-
-
 def draw(params: dict, cfg: dict) -> list[dict]:
     """One teacher dataset per seed index (train / val / test)."""
-    spec = _teacher(params, cfg)
+    spec = teacher.classification_spec(cfg, params)
     return [teacher.sample(spec, params["teacher"], params["n_train"], i, cfg["seed"]) for i in range(params["seeds"])]
 
 
@@ -123,9 +108,9 @@ def early_stopping_rows(curves: pd.DataFrame, patiences) -> pd.DataFrame:
 
 def early_stopping(params: dict, cfg: dict) -> pd.DataFrame:
     """N8: train to the maximum epochs once per seed, then apply every patience rule post hoc."""
-    dev = _setup(cfg)
+    dev = resolve_device(cfg["device"])
     root = cfg["seed"]
-    spec = _teacher(params, cfg)
+    spec = teacher.classification_spec(cfg, params)
     ds = draw(params, cfg)
     K = params["seeds"]
     model_seeds = [seeds.int_seed(root, "early_stopping", i) for i in range(K)]
@@ -146,9 +131,9 @@ def grid_points(params: dict, optimizer: str) -> list[tuple[int, float, float]]:
 
 def adamw_vs_l2(params: dict, cfg: dict, points: list[dict]) -> pd.DataFrame:
     """N12: final train / val / test loss and accuracy over each optimizer's lr x decay grid."""
-    dev = _setup(cfg)
+    dev = resolve_device(cfg["device"])
     root = cfg["seed"]
-    spec = _teacher(params, cfg)
+    spec = teacher.classification_spec(cfg, params)
     ds = draw(params, cfg)
     out = []
     for point in points:
@@ -192,9 +177,9 @@ def calibration_rows(probs, labels, n_bins: int, confident: float) -> tuple[dict
 
 def label_smoothing(params: dict, cfg: dict) -> pd.DataFrame:
     """N13: calibration of the same MLP trained with each label-smoothing value."""
-    dev = _setup(cfg)
+    dev = resolve_device(cfg["device"])
     root = cfg["seed"]
-    spec = _teacher(params, cfg)
+    spec = teacher.classification_spec(cfg, params)
     ds = draw(params, cfg)
     grid = list(itertools.product(range(params["seeds"]), params["smoothings"]))
     data = stack(ds, [i for i, _ in grid])
