@@ -39,3 +39,17 @@ def test_nogueira_stability_known_values():
     # freq = (1, .5, .5, 0); s2 = 2 * f(1-f) = (0, .5, .5, 0), mean .25; k/p = .5 -> 1 - .25/.25 = 0
     assert abs(stats.nogueira_stability(z)) < 1e-12
     assert np.isnan(stats.nogueira_stability(np.ones((5, 3))))
+
+
+def test_boot_ci_and_diff_ci():
+    x = np.random.default_rng(2).normal(1.0, 1.0, 60)
+    m, lo, hi = stats.boot_ci(lambda i: x[i].mean(), x.size)
+    assert m == x.mean() and lo < m < hi
+    assert (m, lo, hi) == stats.boot_ci(lambda i: x[i].mean(), x.size)
+    # agrees with mean_ci on the mean (same kind of interval, same width to a few percent)
+    _, lo2, hi2 = stats.mean_ci(x)
+    assert abs((hi - lo) - (hi2 - lo2)) < 0.1 * (hi2 - lo2)
+    a, b = x + 2.0, np.random.default_rng(3).normal(1.0, 1.0, 40)
+    d, dlo, dhi = stats.diff_ci(a, b)
+    assert d == a.mean() - b.mean() and dlo < d < dhi and dlo > 1.0
+    assert np.isnan(stats.boot_ci(lambda i: np.nan, 5)[1])

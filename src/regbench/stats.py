@@ -22,6 +22,32 @@ def mean_ci(x, level: float = LEVEL, n_boot: int = 4000, seed: int = 0) -> tuple
     return (float(x.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a)))
 
 
+def boot_ci(stat, n: int, level: float = LEVEL, n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
+    """A statistic of n seeds with a percentile-bootstrap interval over seeds.
+
+    stat(idx) computes the statistic on the seeds idx (an index array, with
+    repeats); replicates that come out nan are dropped. Fixed stream, like mean_ci.
+    """
+    rng = np.random.default_rng(seed)
+    boots = np.array([stat(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
+    boots = boots[~np.isnan(boots)]
+    value = float(stat(np.arange(n)))
+    if boots.size == 0:
+        return (value, np.nan, np.nan)
+    a = (1 - level) / 2
+    return (value, float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)))
+
+
+def diff_ci(a, b, level: float = LEVEL, n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
+    """mean(a) - mean(b) for two independent groups of seeds, each resampled on its own."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    boots = (a[rng.integers(0, a.size, (n_boot, a.size))].mean(axis=1)
+             - b[rng.integers(0, b.size, (n_boot, b.size))].mean(axis=1))
+    q = (1 - level) / 2
+    return (float(a.mean() - b.mean()), float(np.quantile(boots, q)), float(np.quantile(boots, 1 - q)))
+
+
 def verdict(lo: float, hi: float, threshold: float = 0.0, claimed: str = ">") -> str:
     """supported / refuted / inconclusive from an interval and the claimed side.
 

@@ -185,7 +185,7 @@ def n14(t):
     first = head.sort_values(["dataset", "n_train"]).iloc[0] if len(head) else None
     v = worst(*(q["verdict"] for q in p.values() if len(q["cells"])))  # parts are different sub-claims
     note = " | ".join(f"[{k}: {q['verdict']}] {q['text']}" for k, q in p.items() if len(q["cells"]))
-    note += (f". Accuracy on: digits held-out test; shapes test with wide nuisances (trained on narrow ones). "
+    note += (". Accuracy on: digits held-out test; shapes test with wide nuisances (trained on narrow ones). "
              f"Verdict per part: all cells supported -> supported, some -> conditional; overall: the weakest part decides.")
     if first is None:
         return row("no label-preserving arm in the config", np.nan, np.nan, np.nan, "inconclusive", note)
@@ -260,7 +260,7 @@ def n17(t):
             + ("; " + "; ".join(extra) if extra else "")
             + f". Full vs baseline: test NLL {', '.join(f'{r.mean:+.3f}' for r in nll.itertuples())}, ECE "
             + ", ".join(f"{r.mean:+.3f}" for r in ece.itertuples())
-            + (f"; label smoothing's own effect on ECE (full minus no_label_smoothing; positive = worse calibrated): "
+            + ("; label smoothing's own effect on ECE (full minus no_label_smoothing; positive = worse calibrated): "
                + ", ".join(f"{r.mean:+.3f}" for r in ls_ece.itertuples()) if ls_ece is not None else "")
             + f". Early stopping (patience 3) stopped the full recipe after {', '.join(f'{e:.1f}' for e in ep)} of "
             + f"{int(df[df.metric == 'epochs_used'].value.max())} epochs on average; the clipping threshold was exceeded in "

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 
 from regbench.claims import across, claim, row, worst
-from regbench.stats import mean_ci, verdict
+from regbench.stats import boot_ci, diff_ci, mean_ci, verdict
 from regbench.tables import select
 
 # Numerical thresholds: a float64 solution is "exact" when it agrees to these.
@@ -69,15 +69,6 @@ def l3(t):
                 f"threshold {CLOSED_FORM_TOL:g}")
 
 
-def _boot_ratio(a, b, n_boot=2000, seed=0):
-    """Mean over features of sd across seeds, a over b, with a bootstrap over seeds."""
-    rng = np.random.default_rng(seed)
-    stat = lambda i: a[i].std(axis=0).mean() / b[i].std(axis=0).mean()  # noqa: E731
-    s = a.shape[0]
-    boots = [stat(rng.integers(0, s, s)) for _ in range(n_boot)]
-    return stat(np.arange(s)), *np.quantile(boots, [0.025, 0.975])
-
-
 @claim("L4", "Ridge adds lambda to every eigenvalue of X'X and cures ill-conditioning", ["conditioning"], "figures/linear/conditioning.png")
 def l4(t):
     df = t["conditioning"]
@@ -89,7 +80,8 @@ def l4(t):
     ols = wide(coef[coef.method == "ols"])
     lam = coef[coef.method == "ridge"].lam.min()
     ridge = wide(coef[(coef.method == "ridge") & (coef.lam == lam)])
-    r, lo, hi = _boot_ratio(ols, ridge)
+    # mean over features of the sd across resamples, OLS over ridge, bootstrapped over resamples
+    r, lo, hi = boot_ci(lambda i: ols[i].std(axis=0).mean() / ridge[i].std(axis=0).mean(), ols.shape[0])
     parts = ["supported" if rel.max() < 1e-6 and shift < 1e-8 else "refuted", verdict(lo, hi, 1.0, ">")]
     cond_ols = select(df, "cond_measured", method="ols").value.median()
     note = (f"cond(X'X/n + lambda I) matches (s_max+lambda)/(s_min+lambda) to {rel.max():.1e} (relative); every eigenvalue "
@@ -113,14 +105,12 @@ def l6(t):
     lasso = hz[hz.method == "lasso"]
     ps = sorted(lasso.p.unique())
     lo_p, hi_p = lasso[lasso.p == ps[0]].value.to_numpy(), lasso[lasso.p == ps[-1]].value.to_numpy()
-    rng = np.random.default_rng(0)
-    boots = [rng.choice(hi_p, hi_p.size).mean() - rng.choice(lo_p, lo_p.size).mean() for _ in range(4000)]
-    diff, (lo, hi) = hi_p.mean() - lo_p.mean(), np.quantile(boots, [0.025, 0.975])
+    diff, lo, hi = diff_ci(hi_p, lo_p)
     ridge_any = hz[hz.method == "ridge"].value.max()
     on_axis = verdict(*mean_ci(lasso.value)[1:], 0, ">")
     v = worst("supported" if ridge_any == 0 else "refuted", on_axis, verdict(lo, hi, 0, ">"))
     frac = select(df, "frac_zero", method="lasso").groupby("p").value.mean()
-    note = (f"share of lasso solutions with a zero by p: " + ", ".join(f"p={p}: {lasso[lasso.p == p].value.mean():.2f}" for p in ps)
+    note = ("share of lasso solutions with a zero by p: " + ", ".join(f"p={p}: {lasso[lasso.p == p].value.mean():.2f}" for p in ps)
             + f"; share of zero coordinates: {frac.iloc[0]:.2f} -> {frac.iloc[-1]:.2f}; ridge solutions with a zero: {ridge_any:.0f}. "
             "Truth has no zeros: the zeros come from the ball. The L1 ball has 2p vertices, not 2^p as the document says")
     return row(f"share of lasso solutions with an exact zero, p = {ps[-1]} minus p = {ps[0]} (matched constraint size)", diff, lo, hi, v, note)

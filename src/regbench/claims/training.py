@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from regbench.claims import across, claim, row, worst
-from regbench.stats import mean_ci, verdict
+from regbench.stats import boot_ci, mean_ci, verdict
 
 # N8: the document's "typically 5-20 epochs" of patience, read as these three values.
 DOC_PATIENCE = (5.0, 10.0, 20.0)
@@ -145,13 +145,7 @@ def decay_slope(best: pd.Series) -> float:
 def slope_ci(df: pd.DataFrame, optimizer: str, n_boot: int = 1000, seed: int = 0):
     """The slope of the best decay against lr, with a bootstrap over seeds (resampled mean surfaces)."""
     cube, seeds, lrs, decays = grid_cube(df, "val_loss", optimizer)
-    s = _slope(lrs, _best_decay(cube, decays))
-    rng = np.random.default_rng(seed)
-    boots = np.array([_slope(lrs, _best_decay(cube[rng.integers(0, seeds.size, seeds.size)], decays)) for _ in range(n_boot)])
-    boots = boots[~np.isnan(boots)]
-    if boots.size == 0:
-        return s, np.nan, np.nan
-    return s, float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+    return boot_ci(lambda i: _slope(lrs, _best_decay(cube[i], decays)), seeds.size, n_boot=n_boot, seed=seed)
 
 
 @claim("N12", "AdamW (decoupled weight decay) generalizes better than Adam with L2 in the gradient",

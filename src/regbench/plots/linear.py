@@ -1,6 +1,5 @@
 """Figures of the linear-penalty study."""
 import numpy as np
-import pandas as pd
 
 from regbench.claims.linear import sweep_outcomes
 from regbench.plots import COLORS, LABELS, SEQ, Figure, finish, new
