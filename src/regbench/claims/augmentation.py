@@ -186,7 +186,7 @@ def n14(t):
     v = worst(*(q["verdict"] for q in p.values() if len(q["cells"])))  # parts are different sub-claims
     note = " | ".join(f"[{k}: {q['verdict']}] {q['text']}" for k, q in p.items() if len(q["cells"]))
     note += (". Accuracy on: digits held-out test; shapes test with wide nuisances (trained on narrow ones). "
-             f"Verdict per part: all cells supported -> supported, some -> conditional; overall: the weakest part decides.")
+             "Verdict per part: all cells supported -> supported, some -> conditional; overall: the weakest part decides.")
     if first is None:
         return row("no label-preserving arm in the config", np.nan, np.nan, np.nan, "inconclusive", note)
     return row(f"test-accuracy gain of {first.arm} over no augmentation, {first.dataset}, smallest n = "
