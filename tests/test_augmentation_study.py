@@ -12,11 +12,12 @@ import yaml
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from regbench import config, images
-from regbench.claims import REGISTRY, evaluate
-from regbench.claims import augmentation as rules
-from regbench.experiments import augmentation as exp
-from regbench.plots import augmentation as figs
+from regbench import jobs, config, images
+from regbench.ledger import evaluate
+from regbench.verdicts import REGISTRY
+from regbench.studies.augmentation import claims as rules
+from regbench.studies.augmentation import runners as exp
+from regbench.studies.augmentation import figures as figs
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +156,7 @@ def test_models_draw_independently(batch):
 def tiny_table():
     cfg = cfg_with()
     p = cfg["experiments"]["augmentation"]
-    return pd.concat([exp.RUNNERS["augmentation"](p, cfg, None, k) for k in range(config.n_chunks("augmentation", p))],
+    return pd.concat([jobs.run("augmentation", cfg, k) for k in range(config.n_chunks("augmentation", p))],
                      ignore_index=True)
 
 
@@ -174,7 +175,7 @@ def test_runner_tidy_and_deterministic(tiny_table):
     labels = ex[ex.metric == "label"].groupby(["dataset", "arm", "example"]).value.sum()
     np.testing.assert_allclose(labels.to_numpy(), 1.0, atol=1e-6)
     cfg = cfg_with()
-    again = exp.RUNNERS["augmentation"](cfg["experiments"]["augmentation"], cfg, None, 0)
+    again = jobs.run("augmentation", cfg, 0)
     pd.testing.assert_frame_equal(again, df[df.dataset == "digits"].reset_index(drop=True))
 
 
@@ -182,7 +183,7 @@ def test_arms_are_paired(tiny_table):
     """An arm's numbers do not depend on which other arms run beside it."""
     cfg = cfg_with({**TINY, "sweep": {"dataset": ["digits"], "n_train": [20]},
                     "arms": {"none": {"kind": "none"}, "cutmix": {"kind": "cutmix", "alpha": 1.0}}})
-    small = exp.RUNNERS["augmentation"](cfg["experiments"]["augmentation"], cfg, None, 0)
+    small = jobs.run("augmentation", cfg, 0)
     sel = lambda d: d[(d.dataset == "digits") & (d.n_train == 20) & d.arm.isin(["none", "cutmix"])  # noqa: E731
                       & d.metric.isin(["acc", "nll"])].sort_values(["arm", "seed", "split", "metric"]).value.to_numpy()
     np.testing.assert_allclose(sel(small), sel(tiny_table), rtol=1e-6)
@@ -311,7 +312,7 @@ def test_finetune_arms_and_schedule():
 def ft_table():
     cfg = ft_cfg()
     p = cfg["experiments"]["finetune"]
-    return pd.concat([exp.RUNNERS["finetune"](p, cfg, None, k) for k in range(config.n_chunks("finetune", p))],
+    return pd.concat([jobs.run("finetune", cfg, k) for k in range(config.n_chunks("finetune", p))],
                      ignore_index=True)
 
 

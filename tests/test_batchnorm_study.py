@@ -10,10 +10,11 @@ import pytest
 import torch
 import yaml
 
-from regbench import claims, config, nets
-from regbench.claims import batchnorm as rules
-from regbench.experiments import batchnorm as bn
-from regbench.plots import batchnorm as figs
+from regbench import ledger as rbledger
+from regbench import config, jobs, verdicts, nets
+from regbench.studies.batchnorm import claims as rules
+from regbench.studies.batchnorm import runners as bn
+from regbench.studies.batchnorm import figures as figs
 
 from .conftest import ROOT, SCHEMA
 
@@ -37,7 +38,7 @@ def cfg():
 
 
 def run(name, cfg, chunk=0):
-    table = bn.RUNNERS[name](cfg["experiments"][name], cfg, None, chunk)
+    table = jobs.run(name, cfg, chunk)
     table.insert(0, "experiment", name)
     return table
 
@@ -104,9 +105,9 @@ def test_same_config_same_numbers(cfg, tables):
 
 
 def test_every_claim_row_is_computed_and_figures_draw(tables):
-    ledger = claims.evaluate(tables).set_index("id")
+    ledger = rbledger.evaluate(tables).set_index("id")
     for cid in ("N5", "N6", "N7"):
-        assert ledger.loc[cid, "verdict"] in claims.VERDICTS and ledger.loc[cid, "verdict"] != "not run"
+        assert ledger.loc[cid, "verdict"] in verdicts.VERDICTS and ledger.loc[cid, "verdict"] != "not run"
         assert ledger.loc[cid, "note"]
     for name, f in figs.FIGURES.items():
         fig = f.draw({t: tables[t] for t in f.tables}, "footer")
@@ -116,7 +117,7 @@ def test_every_claim_row_is_computed_and_figures_draw(tables):
 
 
 def test_plot_module_imports_no_torch():
-    code = "import sys, regbench.plots.batchnorm; assert 'torch' not in sys.modules"
+    code = "import sys, regbench.studies.batchnorm.figures; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
@@ -191,7 +192,7 @@ def n5_table(raw, fail=1.0, **fixes):
 
 def test_n5_flips(tables):
     raw = tables["bn_dropout"]
-    rule = claims.REGISTRY["N5"].rule
+    rule = verdicts.REGISTRY["N5"].rule
     assert rule({"bn_dropout": n5_table(raw)})["verdict"] == "supported"
     assert rule({"bn_dropout": n5_table(raw, no_dropout=1.2)})["verdict"] == "conditional"
     assert rule({"bn_dropout": n5_table(raw, dropout_bn_recal=1.2)})["verdict"] == "refuted"
@@ -214,7 +215,7 @@ def n6_table(raw, none=1.0, batch=(0.7, 0.9), ghost=(0.6, 0.6)):
 
 def test_n6_flips(tables):
     raw = tables["bn_batchsize"]
-    rule = claims.REGISTRY["N6"].rule
+    rule = verdicts.REGISTRY["N6"].rule
     assert rule({"bn_batchsize": n6_table(raw)})["verdict"] == "supported"
     # BN narrows the gap at the small batch but widens it at the large one: holds in a range only.
     assert rule({"bn_batchsize": n6_table(raw, batch=(0.7, 1.2))})["verdict"] == "conditional"
@@ -248,7 +249,7 @@ def n7_table(raw, stale=0.1, missing=0.3, ln_raised=0.0, bn_raised=1.0, bn_acc=N
 
 def test_n7_flips(tables):
     raw = tables["bn_stats"]
-    rule = claims.REGISTRY["N7"].rule
+    rule = verdicts.REGISTRY["N7"].rule
     assert rule({"bn_stats": n7_table(raw)})["verdict"] == "supported"
     assert rule({"bn_stats": n7_table(raw, stale=-0.1)})["verdict"] == "refuted"
     assert rule({"bn_stats": n7_table(raw, stale=0.0)})["verdict"] == "inconclusive"

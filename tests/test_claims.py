@@ -3,35 +3,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regbench import claims, config, data, experiments
+from regbench import config, data, jobs, studies
+from regbench import ledger as rbledger
+from regbench.verdicts import VERDICTS
 
 
 @pytest.fixture(scope="module")
 def tables(tiny):
     out = {}
     for name, params in tiny["experiments"].items():
-        design = experiments.needs_data(name, params)
+        design = studies.stored_design(name, params)
         d = data.generate(tiny["designs"][design], design, params["seeds"], tiny["seed"]) if design else None
         chunks = range(config.n_chunks(name, params))
-        out[name] = pd.concat([experiments.run(name, tiny, k, d) for k in chunks], ignore_index=True)
+        out[name] = pd.concat([jobs.run(name, tiny, k, d) for k in chunks], ignore_index=True)
     return out
 
 
 def verdicts(tables):
-    return claims.evaluate(tables).set_index("id").verdict
+    return rbledger.evaluate(tables).set_index("id").verdict
 
 
 def test_every_linear_claim_has_a_computed_row(tables):
-    ledger = claims.evaluate(tables)
+    ledger = rbledger.evaluate(tables)
     assert {f"L{i}" for i in range(1, 7)} | {"L7a", "L7b", "L7c", "L7d", "L7e", "L8"} <= set(ledger.id)
-    assert ledger.verdict.isin(claims.VERDICTS).all()
+    assert ledger.verdict.isin(VERDICTS).all()
     assert (ledger.verdict != "not run").all()
-    md = claims.to_markdown(ledger)
+    md = rbledger.to_markdown(ledger)
     assert sum(md.count(f"\n| {i} |") for i in ledger.id) == len(ledger)
 
 
 def test_missing_experiment_reads_not_run(tables):
-    ledger = claims.evaluate({k: v for k, v in tables.items() if k != "geometry"}).set_index("id")
+    ledger = rbledger.evaluate({k: v for k, v in tables.items() if k != "geometry"}).set_index("id")
     assert ledger.loc["L6", "verdict"] == "not run"
     assert "geometry" in ledger.loc["L6", "note"]
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 import yaml
 
-from regbench import config as rbconfig
-from regbench.claims import dropout as rules
-from regbench.experiments import dropout as dx
-from regbench.plots import dropout as dplots
+from regbench import jobs, config as rbconfig
+from regbench.studies.dropout import claims as rules
+from regbench.studies.dropout import runners as dx
+from regbench.studies.dropout import figures as dplots
 
 from tests.conftest import ROOT, SCHEMA
 
@@ -41,7 +41,7 @@ def tables(cfg):
     for name in TINY:
         params = cfg["experiments"][name]
         chunks = range(rbconfig.n_chunks(name, params))
-        out[name] = pd.concat([dx.RUNNERS[name](params, cfg, None, k) for k in chunks], ignore_index=True)
+        out[name] = pd.concat([jobs.run(name, cfg, k) for k in chunks], ignore_index=True)
     return out
 
 
@@ -117,8 +117,7 @@ def test_runners_give_tidy_tables(tables, cfg):
 
 
 def test_same_config_same_numbers(cfg, tables):
-    params = cfg["experiments"]["dropout_expectation"]
-    again = dx.RUNNERS["dropout_expectation"](params, cfg, None, 0)
+    again = jobs.run("dropout_expectation", cfg, 0)
     pd.testing.assert_frame_equal(again, tables["dropout_expectation"])
 
 

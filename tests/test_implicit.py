@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from regbench import implicit as im
+from regbench import least_squares as im
 from regbench import seeds
 
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import yaml
 
-import regbench.claims.implicit  # noqa: F401  (registers N9, N10, N11, N15, N16)
-from regbench import claims, config, data, linear, seeds
-from regbench import implicit as im
-from regbench.claims.implicit import bias_variance_table, gd_boundary, gd_rows
-from regbench.experiments import implicit as E
+import regbench.studies.implicit.claims  # noqa: F401  (registers N9, N10, N11, N15, N16)
+from regbench import config, jobs, verdicts, data, linear, seeds
+from regbench import least_squares as im
+from regbench.studies.implicit.claims import bias_variance_table, gd_boundary, gd_rows
+from regbench.studies.implicit import runners as E
 
 from .conftest import ROOT, SCHEMA
 
@@ -46,11 +46,11 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def tables(cfg):
-    return {name: E.RUNNERS[name](cfg["experiments"][name], cfg, None, 0) for name in EXPERIMENTS}
+    return {name: jobs.run(name, cfg, 0) for name in EXPERIMENTS}
 
 
 def rule(cid, t):
-    return claims.REGISTRY[cid].rule(t)
+    return verdicts.REGISTRY[cid].rule(t)
 
 
 # ---------------------------------------------------------------- config and runners
@@ -86,19 +86,19 @@ def test_runners_give_tidy_tables(tables):
 
 
 def test_same_config_same_numbers(cfg, tables):
-    again = E.RUNNERS["noise_vs_ridge"](cfg["experiments"]["noise_vs_ridge"], cfg, None, 0)
+    again = jobs.run("noise_vs_ridge", cfg, 0)
     pd.testing.assert_frame_equal(again, tables["noise_vs_ridge"])
 
 
 def test_every_rule_gives_a_verdict(tables):
     for cid in ("N9", "N10", "N11", "N15", "N16"):
         out = rule(cid, tables)
-        assert out["verdict"] in claims.VERDICTS and out["verdict"] != "not run", cid
+        assert out["verdict"] in verdicts.VERDICTS and out["verdict"] != "not run", cid
         assert out["statistic"] and out["note"]
 
 
 def test_figures_draw(tables):
-    from regbench.plots import implicit as P
+    from regbench.studies.implicit import figures as P
     import matplotlib.pyplot as plt
 
     for name, fig in P.FIGURES.items():

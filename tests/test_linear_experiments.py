@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from regbench import data, linear, seeds
-from regbench.experiments import linear as L
+from regbench.studies.linear import runners as L
 
 DESIGN = dict(n_train=120, n_val=120, n_test=400, p=20, covariance=dict(family="toeplitz", rho=0.3),
               coef=dict(first_k=4, value=1.0), noise=dict(sigma=0.5))

@@ -2,7 +2,6 @@
 per-model label smoothing against the engine's own, the runners on a tiny config, and
 verdicts that follow the results when they are perturbed."""
 import copy
-import importlib
 
 import numpy as np
 import pandas as pd
@@ -10,8 +9,10 @@ import pytest
 import torch
 import yaml
 
-from regbench import claims, config
-from regbench.experiments import training as T
+from regbench import ledger as rbledger
+from regbench import config, jobs, verdicts
+from regbench.studies.training import claims as rules
+from regbench.studies.training import runners as T
 from regbench.nets import MLPSpec, OptimSpec, train
 
 from .conftest import ROOT, SCHEMA
@@ -39,17 +40,10 @@ def build(experiments: dict) -> dict:
     return config.validate(cfg, config.load_schema(SCHEMA))
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def R():
-    """The N8/N12/N13 rules, registered for this module only: until the study is listed in
-    claims.RULE_MODULES, other test modules must not see its rows in the ledger."""
-    before = set(claims.REGISTRY)
-    import regbench.claims.training as rules
-    if "N8" not in claims.REGISTRY:  # imported earlier and unregistered since: register again
-        rules = importlib.reload(rules)
-    yield rules
-    for cid in set(claims.REGISTRY) - before:
-        del claims.REGISTRY[cid]
+    """The N8/N12/N13 rules."""
+    return rules
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +56,7 @@ def tables(cfg):
     out = {}
     for name in EXPERIMENTS:
         params = cfg["experiments"][name]
-        out[name] = pd.concat([T.RUNNERS[name](params, cfg, None, k) for k in range(config.n_chunks(name, params))],
+        out[name] = pd.concat([jobs.run(name, cfg, k) for k in range(config.n_chunks(name, params))],
                               ignore_index=True)
     return out
 
@@ -182,25 +176,25 @@ def test_runners_give_tidy_tables(tables, cfg):
 
 
 def test_same_config_same_numbers(cfg):
-    params = cfg["experiments"]["label_smoothing"]
-    a, b = T.label_smoothing(params, cfg), T.label_smoothing(params, cfg)
+    a, b = jobs.run("label_smoothing", cfg), jobs.run("label_smoothing", cfg)
     pd.testing.assert_frame_equal(a, b)
 
 
 def test_unknown_teacher_is_named(cfg):
-    params = dict(cfg["experiments"]["early_stopping"], teacher="nope")
+    bad = copy.deepcopy(cfg)
+    bad["experiments"]["early_stopping"]["teacher"] = "nope"
     with pytest.raises(ValueError, match="nope"):
-        T.early_stopping(params, cfg)
+        jobs.run("early_stopping", bad)
 
 
 def test_ledger_rows_and_figures(tables):
-    ledger = claims.evaluate(tables).set_index("id")
+    ledger = rbledger.evaluate(tables).set_index("id")
     for cid in ("N8", "N12", "N13"):
-        assert ledger.loc[cid, "verdict"] in claims.VERDICTS and ledger.loc[cid, "verdict"] != "not run"
+        assert ledger.loc[cid, "verdict"] in verdicts.VERDICTS and ledger.loc[cid, "verdict"] != "not run"
         assert ledger.loc[cid, "note"]
-    missing = claims.evaluate({k: v for k, v in tables.items() if k != "label_smoothing"}).set_index("id")
+    missing = rbledger.evaluate({k: v for k, v in tables.items() if k != "label_smoothing"}).set_index("id")
     assert missing.loc["N13", "verdict"] == "not run"
-    from regbench.plots import training as P
+    from regbench.studies.training import figures as P
     import matplotlib.pyplot as plt
     for name, fig in P.FIGURES.items():
         f = fig.draw(tables, "footer")

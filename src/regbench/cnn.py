@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -253,3 +255,18 @@ def evaluate(model: BatchedCNN, X: torch.Tensor, y: torch.Tensor) -> dict:
     return {"acc": (logits.argmax(-1) == y).float().mean(-1),
             "nll": soft_cross_entropy(logits, y),
             "probs": logits.softmax(-1)}
+
+
+def stack_seeds(per_seed: list[dict]) -> dict:
+    """Per-seed splits -> split -> (X [S, n, C, H, W], y [S, n])."""
+    return {k: (torch.stack([d[k][0] for d in per_seed]), torch.stack([d[k][1] for d in per_seed])) for k in per_seed[0]}
+
+
+def lr_scale(step: int, steps: int, schedule: str, warmup: int = 0) -> float:
+    """Multiplier of the base lr at `step` (0-based): linear warmup, then constant or cosine to 0."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    t = (step - warmup) / max(steps - warmup, 1)
+    return 0.5 * (1 + np.cos(np.pi * t))

@@ -1,9 +1,11 @@
 """Load and check a regbench config before any job runs.
 
-The JSON schema (workflow/schemas/config.schema.yaml) fills defaults and
-checks types and ranges; `validate` then checks what a schema cannot (that a
-design an experiment names exists, that a design's blocks fit in p). Every
-problem is reported at once, each naming its key and what is allowed.
+The JSON schema (workflow/schemas/config.schema.yaml, with each study's
+experiment schemas merged in) fills defaults and checks types and ranges;
+`validate` then checks what a schema cannot (that a design or teacher an
+experiment names exists, that a design's blocks fit in p, and each study's own
+cross-key checks). Every problem is reported at once, each naming its key and
+what is allowed.
 """
 import copy
 import itertools
@@ -13,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from regbench import data
+from regbench import data, studies
 
 
 class ConfigError(ValueError):
@@ -65,16 +67,12 @@ def _describe(error) -> str:
 
 
 def load_schema(path) -> dict:
-    """The config schema, with each study's experiment schemas (experiments/*.yaml
-    beside it: experiment name -> schema) merged into experiments.properties."""
-    path = Path(path)
-    schema = yaml.safe_load(path.read_text())
+    """The config schema, with every study's experiment schemas
+    (regbench/studies/<study>/schema.yaml) merged into experiments.properties."""
+    schema = yaml.safe_load(Path(path).read_text())
     props = schema["properties"]["experiments"]["properties"]
-    for part in sorted((path.parent / "experiments").glob("*.yaml")):
-        for name, sub in yaml.safe_load(part.read_text()).items():
-            if name in props:
-                raise ValueError(f"{part}: experiment {name!r} is defined twice")
-            props[name] = sub
+    for exp, study in studies.study_of().items():
+        props[exp] = copy.deepcopy(studies.schema(study)[exp])
     return schema
 
 
@@ -106,27 +104,12 @@ def _semantic_problems(cfg: dict) -> list[str]:
             )
         elif ref is not None and teachers[ref]["task"] != "classification":
             problems.append(f"experiments.{exp}.teacher: {ref!r} is a regression teacher; the neural studies need task: classification")
-        for opt, grid in params.get("grids", {}).items():
-            # AdamW multiplies w by (1 - lr * lambda) each step: at >= 1 it flips or zeroes every weight
-            if opt == "adamw" and max(grid["lrs"]) * max(grid["decays"]) >= 1:
-                problems.append(f"experiments.{exp}.grids.adamw: lr * decay reaches {max(grid['lrs']) * max(grid['decays']):g}; "
-                                "allowed: below 1 (each step multiplies the weights by 1 - lr * decay)")
-        if "stale_epoch" in params and params["stale_epoch"] > params["epochs"]:
-            problems.append(f"experiments.{exp}.stale_epoch: {params['stale_epoch']} exceeds epochs = {params['epochs']}")
         ref = params.get("design")
         if ref is not None and ref not in designs:
             problems.append(
                 f"experiments.{exp}.design: {ref!r} is not defined under designs; defined: {', '.join(sorted(designs)) or '(none)'}"
             )
-    ortho = cfg["experiments"].get("orthonormal")
-    if ortho and ortho["p"] > ortho["n"]:
-        problems.append(f"experiments.orthonormal.p: {ortho['p']} exceeds n = {ortho['n']} (an orthonormal design needs p <= n)")
-    sweep = cfg["experiments"].get("problem1_sweep")
-    if sweep and "covariance.r" in sweep["sweep"] and sweep["design"] in designs:
-        family = designs[sweep["design"]]["covariance"]["family"]
-        if family != "twins":
-            problems.append(f"experiments.problem1_sweep.sweep.covariance.r: design {sweep['design']!r} has family {family!r}; covariance.r needs family twins")
-    return problems
+    return problems + studies.problems(cfg)
 
 
 def sweep_points(params: dict) -> list[dict]:

@@ -108,6 +108,11 @@ def sample(design: dict, rng: np.random.Generator, population: dict | None = Non
     return out
 
 
+def stream(root: int, name: str, *keys) -> np.random.Generator:
+    """The data stream of design `name` (and *keys: a seed index, a sweep cell)."""
+    return make_rng(root, "data", name, *keys)
+
+
 def generate(design: dict, name: str, seeds: int, root: int) -> dict:
     """Every seed's dataset of a design, stacked on a leading seed axis.
 
@@ -115,7 +120,7 @@ def generate(design: dict, name: str, seeds: int, root: int) -> dict:
     so adding seeds never changes the earlier ones.
     """
     pop = truth(design)
-    draws = [sample(design, make_rng(root, "data", name, i), pop) for i in range(seeds)]
+    draws = [sample(design, stream(root, name, i), pop) for i in range(seeds)]
     out = {k: np.stack([d[k] for d in draws]) for k in draws[0] if k.startswith(("X_", "y_"))}
     out.update({k: np.asarray(v) for k, v in pop.items()})
     return out

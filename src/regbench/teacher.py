@@ -14,15 +14,14 @@ from regbench import data
 from regbench.seeds import rng as make_rng
 
 
-def classification_spec(cfg: dict, params: dict) -> dict:
-    """The teacher an experiment names, which must be a classification teacher
-    (config validation checks both before any job; this guards library callers)."""
-    name, known = params["teacher"], cfg.get("teachers", {})
-    if name not in known:
-        raise ValueError(f"teacher {name!r} is not defined under teachers; defined: {', '.join(sorted(known)) or '(none)'}")
-    if known[name].get("task", "classification") != "classification":
+def classification_spec(teachers: dict, name: str) -> dict:
+    """The named teacher, which must be a classification teacher (config validation
+    checks both before any job; this guards library callers)."""
+    if name not in teachers:
+        raise ValueError(f"teacher {name!r} is not defined under teachers; defined: {', '.join(sorted(teachers)) or '(none)'}")
+    if teachers[name].get("task", "classification") != "classification":
         raise ValueError(f"teacher {name!r} is a regression teacher; this experiment needs a classification teacher")
-    return known[name]
+    return teachers[name]
 
 
 def _weights(spec: dict, name: str, root: int) -> dict:
@@ -85,3 +84,10 @@ def sample(spec: dict, name: str, n_train: int, seed: int, root: int) -> dict:
             out[f"y_{split}"] = f + (spec["noise_sd"] * stream("noise").standard_normal(n) if noisy else 0.0)
         out[f"X_{split}"] = x.astype(np.float32)
     return out
+
+
+def stack(ds: list[dict], which=None) -> dict:
+    """Per-model arrays from per-seed splits: X_* [K, n, d], y_* [K, n], model k
+    taking dataset which[k] (default: one model per dataset)."""
+    which = range(len(ds)) if which is None else which
+    return {k: np.stack([ds[i][k] for i in which]) for k in ds[0] if k.startswith(("X_", "y_"))}

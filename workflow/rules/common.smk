@@ -1,9 +1,12 @@
 # Config validation (before any job runs) and the helpers the rules share.
+# Everything study-specific comes from regbench.studies (the one registry).
+import os
 from pathlib import Path
 
 import regbench.config as rbconfig
-from regbench import experiments as rbexp
-from regbench.plots import registry as rbfigures
+from regbench import figures as rbfigures
+from regbench import jobs as rbjobs
+from regbench import studies as rbstudies
 
 # Replace the raw config in place with the validated one (defaults filled):
 # scripts see snakemake.config, so they get the same values the DAG was built from.
@@ -12,42 +15,57 @@ config.clear()
 config.update(_validated)
 
 EXPERIMENTS = list(config["experiments"])
-CONFIG_FILES = ", ".join(str(f) for f in workflow.configfiles) or "(none)"
+STUDY_OF = rbstudies.study_of()
+FIGURES = rbstudies.figures()
+
+
+def _config_name(path) -> str:
+    # Relative to the workflow when inside it, else the file name: never an absolute
+    # path, so a results folder copied to another checkout plans no job.
+    path = os.path.abspath(path)
+    rel = os.path.relpath(path, workflow.basedir)
+    return os.path.basename(path) if rel.startswith("..") else rel
+
+
+CONFIG_NAME = ", ".join(_config_name(f) for f in workflow.configfiles) or "(none)"
 
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
     design="|".join(config["designs"]) or "__none__",
     chunk=r"\d+",
-    study="|".join(rbexp.STUDIES),
+    study="|".join(rbstudies.names()),
 
 
 def used_designs():
-    return sorted(rbexp.seeds_needed(config))
+    return sorted(rbjobs.seeds_needed(config))
 
 
 def experiment_chunks(wildcards):
     params = config["experiments"][wildcards.experiment]
-    study = rbexp.MODULE_OF[wildcards.experiment]
     n = rbconfig.n_chunks(wildcards.experiment, params)
-    return [f"results/{study}/{wildcards.experiment}/chunk{k}.parquet" for k in range(n)]
+    return [f"results/{STUDY_OF[wildcards.experiment]}/{wildcards.experiment}/chunk{k}.parquet" for k in range(n)]
 
 
 def experiment_data(wildcards):
-    design = rbexp.needs_data(wildcards.experiment, config["experiments"][wildcards.experiment])
+    design = rbstudies.stored_design(wildcards.experiment, config["experiments"][wildcards.experiment])
     return {"data": f"results/data/{design}.npz"} if design else {}
 
 
 def figure_tables(wildcards):
-    return [f"results/tables/{t}.parquet" for t in rbfigures.FIGURES[wildcards.name].tables]
+    return [f"results/tables/{t}.parquet" for t in FIGURES[wildcards.name].tables]
 
 
 def figure_caption(wildcards):
-    return rbfigures.caption(wildcards.name, config, CONFIG_FILES)
+    return rbfigures.caption(FIGURES[wildcards.name], config, CONFIG_NAME)
+
+
+def figure_footer(wildcards):
+    return rbfigures.footer(config, CONFIG_NAME, rbfigures.seeds_text(FIGURES[wildcards.name], config))
 
 
 def all_targets():
-    figures = [f"results/figures/{f.study}/{name}.png" for name, f in rbfigures.FIGURES.items()
-               if all(t in config["experiments"] for t in f.tables)]
+    figures = [f"results/{fig.path(name)}" for name, fig in FIGURES.items()
+               if all(t in config["experiments"] for t in fig.tables)]
     data_figs = [f"results/figures/data/{d}.png" for d in used_designs()]
-    return ["results/claims.md", "results/claims.csv"] + figures + data_figs
+    return ["results/claims.md", "results/claims.csv", "results/tables/metadata.json"] + figures + data_figs

@@ -9,8 +9,8 @@ rule data:
             subcategory="{design}",
         ),
     params:
-        seeds=lambda w: rbexp.seeds_needed(config)[w.design],
-        footer=lambda w: rbfigures.footer(config, CONFIG_FILES, f"design {w.design}"),
+        seeds=lambda w: rbjobs.seeds_needed(config)[w.design],
+        footer=lambda w: rbfigures.footer(config, CONFIG_NAME, f"design {w.design}"),
     log:
         "results/logs/data/{design}.log",
     script:

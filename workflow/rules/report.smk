@@ -11,22 +11,36 @@ rule figure:
         ),
     params:
         caption=figure_caption,
-        footer=lambda w: rbfigures.footer(config, CONFIG_FILES, rbfigures.seeds_text(w.name, config)),
+        footer=figure_footer,
     log:
         "results/logs/figures/{study}/{name}.log",
     script:
         "../scripts/figure.py"
 
 
-rule claims:
-    """The ledger: one row per claim ID with statistic, 95% interval and verdict."""
+rule provenance:
+    """Where the tables came from: package versions, git commit, device, config hash, each table's checksum."""
     input:
         expand("results/tables/{experiment}.parquet", experiment=EXPERIMENTS),
+    output:
+        report("results/tables/metadata.json", caption="../report/metadata.rst", category="Claims"),
+    log:
+        "results/logs/provenance.log",
+    script:
+        "../scripts/provenance.py"
+
+
+rule claims:
+    """The ledger: one row per claim ID of CLAIMS.md with statistic, 95% interval and verdict."""
+    input:
+        tables=expand("results/tables/{experiment}.parquet", experiment=EXPERIMENTS),
+        document="CLAIMS.md",
+        metadata="results/tables/metadata.json",
     output:
         csv=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
         md="results/claims.md",
     params:
-        header=lambda w: rbfigures.footer(config, CONFIG_FILES, "seeds per experiment as configured"),
+        header=lambda w: rbfigures.footer(config, CONFIG_NAME, "seeds per experiment as configured"),
     log:
         "results/logs/claims.log",
     script:

@@ -6,13 +6,13 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from regbench import data, experiments  # noqa: E402
+from regbench import data, jobs  # noqa: E402
 
 sm = snakemake  # noqa: F821
 threadpool_limits(sm.threads)  # BLAS threads = the rule's threads: jobs run side by side
 start = time.time()
 d = data.load(sm.input.data) if "data" in sm.input.keys() else None
 print(f"{sm.wildcards.experiment} chunk {sm.wildcards.chunk}: start", flush=True)
-table = experiments.run(sm.wildcards.experiment, sm.config, int(sm.wildcards.chunk), d)
+table = jobs.run(sm.wildcards.experiment, sm.config, int(sm.wildcards.chunk), d)
 table.to_parquet(sm.output[0])
 print(f"{len(table)} rows in {time.time() - start:.1f} s")

@@ -6,9 +6,9 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
 
 import pandas as pd  # noqa: E402
 
-from regbench.plots import save  # noqa: E402
-from regbench.plots.registry import FIGURES  # noqa: E402
+from regbench import studies  # noqa: E402
+from regbench.figures import save  # noqa: E402
 
 sm = snakemake  # noqa: F821
 tables = {Path(f).stem: pd.read_parquet(f) for f in sm.input}
-save(FIGURES[sm.wildcards.name].draw(tables, sm.params.footer), sm.output[0])
+save(studies.figures()[sm.wildcards.name].draw(tables, sm.params.footer), sm.output[0])

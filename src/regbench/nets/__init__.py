@@ -17,7 +17,7 @@ predict, mc_predict, norm_input_stats, recalibrate_bn, bn_stats,
 to/from_reference), optim (SGD/Adam/AdamW, l2 vs decoupled decay),
 train (the loop and evaluation), reference (the torch.nn oracle).
 """
-from regbench.nets.model import BatchedMLP, resolve_device
+from regbench.nets.model import BatchedMLP
 from regbench.nets.optim import BatchedOptimizer, OptimSpec
 from regbench.nets.reference import GhostBatchNorm1d, init_linear_, reference_mlp
 from regbench.nets.spec import MLPSpec
@@ -27,5 +27,5 @@ from regbench.nets.train import COLUMNS, Split, evaluate, train
 __all__ = [
     "BatchedMLP", "BatchedOptimizer", "COLUMNS", "GhostBatchNorm1d", "MLPSpec", "OptimSpec", "Split",
     "draw_masks", "evaluate", "generator", "generators", "init_linear_", "reference_mlp",
-    "resolve_device", "train",
+    "train",
 ]

@@ -15,17 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from regbench.nets.reference import init_linear_, reference_mlp
+from regbench.device import resolve_device
 from regbench.nets.spec import MLPSpec
 from regbench.nets import layers, streams
 
 _ACTS = {"relu": torch.relu, "tanh": torch.tanh, "gelu": F.gelu}
-
-
-def resolve_device(device) -> torch.device:
-    """"auto" means CUDA when present, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class BatchedMLP(nn.Module):

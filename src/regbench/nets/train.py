@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from regbench.nets import streams
-from regbench.nets.model import BatchedMLP, resolve_device
+from regbench.device import resolve_device
+from regbench.nets.model import BatchedMLP
 from regbench.nets.optim import BatchedOptimizer, OptimSpec
 from regbench.nets.spec import MLPSpec
 

@@ -1,0 +1,175 @@
+"""Figures of the augmentation study (claim N14). No torch: the Snakefile imports this."""
+import numpy as np
+import pandas as pd
+
+from regbench.studies.augmentation.claims import LABEL_CHANGING, PRIMARY, STRONG_GAIN, cells, gains, parts
+from regbench.figures import SEQ, Figure, finish, new
+from regbench.stats import mean_ci
+
+# Mirrors regbench.images.SHAPE_CLASSES (this module must not import torch); the tests check they agree.
+SHAPE_CLASSES = ("disk", "ring", "square", "cross", "triangle", "bar")
+
+PANELS = [("digits", "test", "digits: held-out test"),
+          ("shapes", "test", "shapes: wide-nuisance test (train narrow)"),
+          ("shapes", "test_iid", "shapes: narrow-nuisance test (as train)")]
+
+
+def _arms(df):
+    """Arms in config order with 'none' first, and a colour each (Okabe-Ito; none in black)."""
+    arms = [a for a in pd.unique(df.arm) if a not in ("none", "all")]
+    colors = {"none": "#000000", **{a: SEQ[i % (len(SEQ) - 1)] for i, a in enumerate(arms)}}
+    return ["none"] + arms, colors
+
+
+def _label(df, arm):
+    r = df[df.arm == arm].iloc[0]
+    if r.kind in ("mixup", "cutmix") and not np.isnan(r.alpha):
+        return f"{arm} ({r.kind}, alpha {r.alpha:g})"
+    return arm if arm == r.kind else f"{arm} ({r.kind})"
+
+
+def _panels(df):
+    return [p for p in PANELS if ((df.dataset == p[0]) & (df.split == p[1])).any()]
+
+
+def accuracy(t, footer):
+    """Test accuracy vs training-set size per arm (top) and the paired gain over no augmentation (bottom)."""
+    df = t["augmentation"]
+    arms, colors = _arms(df)
+    panels = _panels(df)
+    fig, axes = new(ncols=len(panels), nrows=2, width=4.3, height=3.5)
+    for j, (ds, split, title) in enumerate(panels):
+        acc = df[(df.metric == "acc") & (df.dataset == ds) & (df.split == split)]
+        g = gains(df, "acc", split)
+        g = g[g.dataset == ds]
+        c = cells(g)
+        ax, bx = axes[0, j], axes[1, j]
+        for i, arm in enumerate(arms):
+            s = acc[acc.arm == arm]
+            if s.empty:
+                continue
+            st = s.groupby("n_train").value.apply(lambda v: pd.Series(mean_ci(v.to_numpy()), index=["m", "lo", "hi"])).unstack()
+            style = dict(color=colors[arm], marker="o", ms=3.5, lw=2.2 if arm == "none" else 1.3,
+                         ls="--" if arm in [a for a in arms if df[df.arm == a].kind.iloc[0] in LABEL_CHANGING.get(ds, ())] else "-")
+            ax.errorbar(st.index * (1 + 0.02 * (i - len(arms) / 2)), st.m, yerr=[st.m - st.lo, st.hi - st.m],
+                        capsize=2, label=_label(df, arm), **style)
+            if arm != "none":
+                cc = c[c.arm == arm]
+                bx.errorbar(cc.n_train * (1 + 0.02 * (i - len(arms) / 2)), 100 * cc["mean"],
+                            yerr=[100 * (cc["mean"] - cc.lo), 100 * (cc.hi - cc["mean"])], capsize=2, **style)
+        for a_ in (ax, bx):
+            a_.set_xscale("log")
+            a_.set_xlabel("training-set size n (images, log scale)")
+        bx.axhline(0, color="k", lw=0.8)
+        ax.set_ylabel("test accuracy (mean, 95% CI over seeds)")
+        bx.set_ylabel("accuracy gain vs none (points, paired)")
+        ax.set_title(title)
+        bx.set_title(f"{title.split(':')[0]}, {title.split(': ')[1].split(' (')[0]}: gain over none")
+        ns = sorted(acc.n_train.unique())
+        for a_ in (ax, bx):
+            a_.set_xticks(ns)
+            a_.set_xticklabels([str(int(n)) for n in ns])
+            a_.minorticks_off()
+    axes[0, 0].legend(fontsize=7, loc="best")
+    return finish(fig, _accuracy_title(df), footer)
+
+
+def _accuracy_title(df):
+    p = parts(df)
+    a, d = p["A"]["cells"], p["D"]["cells"]
+    bits = []
+    for ds in ("digits", "shapes"):
+        aff = a[(a.dataset == ds) & (a.kind == "affine")].sort_values("n_train")
+        if len(aff):
+            lo_n, hi_n = aff.iloc[0], aff.iloc[-1]
+            bits.append(f"{ds}: affine {100 * lo_n['mean']:+.1f} pts at n={int(lo_n.n_train)}, "
+                        f"{100 * hi_n['mean']:+.1f} at n={int(hi_n.n_train)}")
+    if len(d):
+        bits.append(f"label-changing flip on digits {100 * d['mean'].max():+.1f} to {100 * d['mean'].min():+.1f} pts")
+    return "Augmentation vs none (paired over seeds): " + "; ".join(bits) if bits else "Augmentation vs none"
+
+
+def regularization(t, footer):
+    """Mixup / CutMix as regularizers: train-test accuracy gap and test NLL vs n, against none."""
+    df = t["augmentation"]
+    arms, colors = _arms(df)
+    show = ["none"] + [a for a in arms if df[df.arm == a].kind.iloc[0] in ("mixup", "cutmix", "affine")]
+    datasets = [d for d in ("digits", "shapes") if (df.dataset == d).any()]
+    fig, axes = new(ncols=len(datasets), nrows=2, width=4.6, height=3.5)
+    for j, ds in enumerate(datasets):
+        split = PRIMARY[ds]
+        acc = df[(df.metric == "acc") & (df.dataset == ds)]
+        w = acc.pivot_table(index=["arm", "n_train", "seed"], columns="split", values="value")
+        gap = (w["train"] - w[split]).rename("gap").reset_index()
+        nll = df[(df.metric == "nll") & (df.dataset == ds) & (df.split == split)]
+        for i, arm in enumerate(show):
+            style = dict(color=colors[arm], marker="o", ms=3.5, lw=2.2 if arm == "none" else 1.3, capsize=2)
+            for ax, s, col in ((axes[0, j], gap[gap.arm == arm], "gap"), (axes[1, j], nll[nll.arm == arm], "value")):
+                st = s.groupby("n_train")[col].apply(lambda v: pd.Series(mean_ci(v.to_numpy()), index=["m", "lo", "hi"])).unstack()
+                ax.errorbar(st.index * (1 + 0.02 * (i - len(show) / 2)), st.m, yerr=[st.m - st.lo, st.hi - st.m],
+                            label=_label(df, arm), **style)
+        axes[0, j].set_ylabel("train accuracy - test accuracy (fraction; train images un-augmented)")
+        axes[1, j].set_ylabel("test NLL (nats per image)")
+        axes[0, j].set_title(f"{ds}: generalization gap" + (" (wide-nuisance test)" if ds == "shapes" else ""))
+        axes[1, j].set_title(f"{ds}: test negative log-likelihood")
+        for ax in axes[:, j]:
+            ax.set_xscale("log")
+            ax.set_xlabel("training-set size n (images, log scale)")
+            ns = sorted(acc.n_train.unique())
+            ax.set_xticks(ns)
+            ax.set_xticklabels([str(int(n)) for n in ns])
+            ax.minorticks_off()
+    axes[0, 0].legend(fontsize=7)
+    c = parts(df)["C"]["cells"]
+    n_strong = int((c.verdict == "supported").sum())
+    title = (f"Mixup (alpha 0.2-0.4) / CutMix gain at least {100 * STRONG_GAIN:g} pt of test accuracy in {n_strong} of "
+             f"{len(c)} (dataset, n, arm) cells; best {100 * c['mean'].max():+.1f}, worst {100 * c['mean'].min():+.1f} pts")
+    return finish(fig, title, footer)
+
+
+def examples(t, footer):
+    """A few training images under every arm (rows: arms; columns: images), per dataset."""
+    df = t["augmentation"]
+    ex = df[df.split == "example"]
+    datasets = [d for d in ("digits", "shapes") if (ex.dataset == d).any()]
+    arms = list(pd.unique(ex.arm))
+    m = int(ex.example.max() + 1) if len(ex) else 0
+    fig, axes = new(ncols=len(datasets) * m, nrows=len(arms), width=0.95, height=1.05)
+    for j, ds in enumerate(datasets):
+        for r, arm in enumerate(arms):
+            for e in range(m):
+                ax = axes[r, j * m + e]
+                s = ex[(ex.dataset == ds) & (ex.arm == arm) & (ex.example == e)]
+                pix = s[s.metric == "pixel"].sort_values("feature").value.to_numpy()
+                side = int(round(np.sqrt(len(pix))))
+                ax.imshow(pix.reshape(side, side), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+                lab = s[s.metric == "label"].sort_values("value", ascending=False)
+                txt = " ".join(f"{int(f)}" if v > 0.999 else f"{int(f)}:{v:.2f}" for f, v in zip(lab.feature, lab.value))
+                ax.set_title(txt, fontsize=6, pad=2)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for sp in ax.spines.values():
+                    sp.set_visible(False)
+                if e == 0:
+                    ax.set_ylabel(arm, fontsize=7)
+    names = ", ".join(f"{i} {c}" for i, c in enumerate(SHAPE_CLASSES))
+    return finish(fig, "Training images under each augmentation, label or soft-label weights above each image "
+                       f"({', '.join(datasets)}; seed 0" + (f"; shapes classes: {names})" if "shapes" in datasets else ")"),
+                  footer)
+
+
+FIGURES = {
+    "augmentation_accuracy": Figure(["augmentation"], accuracy,
+                                    "Test accuracy of a small CNN against training-set size with and without each "
+                                    "augmentation (top) and the paired gain over no augmentation with its 95% interval "
+                                    "over seeds (bottom); digits (held-out test), shapes trained on narrow nuisances and "
+                                    "tested on wide ones, and on narrow ones; dashed: the label-changing flip on digits, "
+                                    "the negative control (claim N14)."),
+    "augmentation_regularization": Figure(["augmentation"], regularization,
+                                          "Mixup and CutMix as regularizers: the gap between clean training accuracy and "
+                                          "test accuracy, and the test negative log-likelihood, against training-set size, "
+                                          "beside no augmentation and the affine arm (claim N14)."),
+    "augmentation_examples": Figure(["augmentation"], examples,
+                                    "The first training images of seed 0 under every augmentation arm, as the network "
+                                    "saw them, with their (soft) labels (claim N14)."),
+}

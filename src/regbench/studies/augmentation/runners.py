@@ -1,0 +1,264 @@
+"""The augmentation study (claim N14) on small images, with K small CNNs trained at once.
+
+One job = one grid point (dataset, training-set size) of the ``augmentation``
+experiment, with every seed and every augmentation arm of that point trained
+together as one BatchedCNN (K = seeds x arms models).
+
+Pairing. For a seed index i, every arm trains on the same training set, from
+the same initial weights, on the same sequence of mini-batches; only the
+augmentation differs. Differences against the "none" arm are therefore paired
+per seed. The same seed index also keeps its init and (nested) data across
+training-set sizes, so trends over size are paired too.
+
+Data (regbench.images):
+  digits  sklearn's 8x8 digits; nested class-balanced training sets; test = a
+          held-out split of the same distribution.
+  shapes  procedural 16x16 shapes; training set with NARROW nuisances (small
+          shifts, rotations within +-10 deg, scales 0.9-1.1); "test" with WIDE
+          nuisances (shifts, any rotation, scales 0.65-1.2): the distribution
+          shift an invariance-encoding augmentation should bridge; "test_iid"
+          with the training (narrow) nuisances.
+
+Augmentations. ``BatchedAug`` applies the transforms of
+``regbench.images.augmentation`` (torchvision v2 semantics and parameter
+distributions) to S models' batches in one call: x [S, b, C, H, W]. The
+library's per-call seeding (fork_rng + manual_seed, ~0.5-1 ms) and v2's
+per-image parameter sampling (~0.1 ms per image) cost more than a CNN step
+here, so parameters are drawn vectorized from one numpy stream per model and
+applied with the same kernels (the affine goes through the library's batched
+grid_sample kernel); tests/test_augmentation_study.py checks each transform
+against the library / v2 with the same parameters.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as Fnn
+
+from regbench import calibration, cnn, images, seeds
+
+DATASETS = ("digits", "shapes")
+N_CLASSES = {"digits": 10, "shapes": len(images.SHAPE_CLASSES)}
+KINDS = ("none", "affine", "flip", "mixup", "cutmix")
+
+
+# ---------------------------------------------------------------- data
+def load(dataset: str, n_train: int, n_test: int, i: int, root: int, size: int = 16) -> dict:
+    """Seed i's training set and test splits as {"train": (X, y), "test": (X, y)[, "test_iid": (X, y)]}."""
+    if dataset == "digits":
+        d = images.digits(root, n_train, 0, n_test, seed=i)
+        return {"train": (d["X_train"], d["y_train"]), "test": (d["X_test"], d["y_test"])}
+    if dataset == "shapes":
+        draw = lambda n, purpose, nz: images.shapes(n, seed=seeds.int_seed(root, "shapes", purpose, i), size=size, nuisance=nz)  # noqa: E731
+        return {"train": draw(n_train, "train", images.NARROW),
+                "test": draw(n_test, "test_wide", images.WIDE),
+                "test_iid": draw(n_test, "test_narrow", images.NARROW)}
+    raise ValueError(f"unknown dataset {dataset!r}; known: {DATASETS}")
+
+
+# ---------------------------------------------------------------- augmentations
+class BatchedAug:
+    """One augmentation arm over S models' batches: (x [S, b, C, H, W], y int [S, b]) -> (x', soft y' [S, b, n_classes]).
+
+    kind / params (defaults as regbench.images.augmentation):
+      none
+      affine  degrees (15), translate (0.1), scale (None or (lo, hi)): per image,
+              angle ~ U(-degrees, degrees), shift = round(U(-t*W, t*W)) pixels
+              per axis, scale ~ U(lo, hi), as v2.RandomAffine.make_params;
+              bilinear, fill 0, the library's batched grid_sample kernel
+      flip    p (0.5), axes: per image and axis a coin with probability p,
+              horizontal first, then vertical
+      mixup   alpha: per model and batch lam ~ Beta(alpha, alpha); image i
+              mixed with image i-1 of the same batch (v2.MixUp)
+      cutmix  alpha: per model and batch lam ~ Beta(alpha, alpha), a box of
+              side sqrt(1 - lam) * (W, H) around a uniform pixel, clipped; label
+              weight 1 - box area / image area (v2.CutMix)
+    Each model s draws from its own numpy stream ``rngs[s]`` (one call per
+    model and step, in the order listed), so a model's run does not depend on
+    which other models share the batch.
+    """
+
+    def __init__(self, kind: str, n_classes: int, rngs, **params):
+        if kind not in KINDS:
+            raise ValueError(f"unknown augmentation kind {kind!r}; known: {KINDS}")
+        self.kind, self.n_classes, self.rngs, self.params = kind, n_classes, list(rngs), dict(params)
+        self.soft_labels = kind in ("mixup", "cutmix")
+        if kind == "affine":
+            self.degrees = float(params.get("degrees", 15.0))
+            self.translate = params.get("translate", 0.1)
+            self.scale = params.get("scale")
+        elif kind == "flip":
+            self.p = float(params.get("p", 0.5))
+            self.axes = tuple(params.get("axes", ("horizontal", "vertical")))
+        elif kind in ("mixup", "cutmix"):
+            self.alpha = float(params.get("alpha", 0.2 if kind == "mixup" else 1.0))
+
+    def affine_params(self, b: int, H: int, W: int) -> list[dict]:
+        """Per-image affine parameters for every model (S * b dicts, model-major)."""
+        out = []
+        for r in self.rngs:
+            angle = r.uniform(-self.degrees, self.degrees, b)
+            if self.translate:
+                t = self.translate
+                tx = np.round(r.uniform(-t * W, t * W, b))
+                ty = np.round(r.uniform(-t * H, t * H, b))
+            else:
+                tx = ty = np.zeros(b)
+            scale = r.uniform(self.scale[0], self.scale[1], b) if self.scale else np.ones(b)
+            out += [dict(angle=float(a), translate=(int(u), int(v)), scale=float(s), shear=(0.0, 0.0))
+                    for a, u, v, s in zip(angle, tx, ty, scale)]
+        return out
+
+    def mix_params(self, H: int, W: int) -> list[dict]:
+        """Per-model mixup lam, or cutmix box (x1, y1, x2, y2) and adjusted lam."""
+        out = []
+        for r in self.rngs:
+            lam = float(r.beta(self.alpha, self.alpha))
+            if self.kind == "mixup":
+                out.append(dict(lam=lam))
+                continue
+            rx, ry = int(r.integers(W)), int(r.integers(H))
+            half = 0.5 * np.sqrt(1.0 - lam)
+            hw, hh = int(half * W), int(half * H)
+            x1, y1, x2, y2 = max(rx - hw, 0), max(ry - hh, 0), min(rx + hw, W), min(ry + hh, H)
+            out.append(dict(box=(x1, y1, x2, y2), lam=1.0 - (x2 - x1) * (y2 - y1) / (W * H)))
+        return out
+
+    def apply(self, x: torch.Tensor, y: torch.Tensor, params) -> tuple[torch.Tensor, torch.Tensor]:
+        """The transform with given parameters (from affine_params / mix_params / flip coins)."""
+        S, b = x.shape[:2]
+        H, W = x.shape[-2:]
+        onehot = Fnn.one_hot(y, self.n_classes).to(x.dtype)
+        if self.kind == "none":
+            return x, onehot
+        if self.kind == "affine":
+            flat = images._batched_affine(x.reshape(S * b, *x.shape[2:]), params, "bilinear", 0.0)
+            return flat.reshape(x.shape), onehot
+        if self.kind == "flip":
+            out = x
+            for axis, coin in zip(self.axes, params):
+                dim = -1 if axis == "horizontal" else -2
+                c = torch.as_tensor(coin).reshape(S, b, *([1] * (x.ndim - 2)))
+                out = torch.where(c, out.flip(dim), out)
+            return out, onehot
+        lam = torch.tensor([p["lam"] for p in params], dtype=x.dtype).reshape(S, 1, 1)
+        rolled_y = onehot.roll(1, 1)
+        y_out = lam * onehot + (1 - lam) * rolled_y
+        rolled = x.roll(1, 1)
+        if self.kind == "mixup":
+            lx = lam.reshape(S, 1, *([1] * (x.ndim - 2)))
+            return lx * x + (1 - lx) * rolled, y_out
+        rows = torch.arange(H).reshape(1, H, 1)
+        cols = torch.arange(W).reshape(1, 1, W)
+        box = torch.tensor([p["box"] for p in params]).reshape(S, 4, 1, 1)
+        inside = (cols >= box[:, 0]) & (cols < box[:, 2]) & (rows >= box[:, 1]) & (rows < box[:, 3])  # [S, H, W]
+        return torch.where(inside.reshape(S, 1, 1, H, W), rolled, x), y_out
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor):
+        S, b = x.shape[:2]
+        H, W = x.shape[-2:]
+        if self.kind == "none":
+            params = None
+        elif self.kind == "affine":
+            params = self.affine_params(b, H, W)
+        elif self.kind == "flip":
+            params = [np.stack([r.random(b) < self.p for r in self.rngs]) for _ in self.axes]
+        else:
+            params = self.mix_params(H, W)
+        return self.apply(x, y, params)
+
+
+# ---------------------------------------------------------------- training
+def _arm_spec(arm: dict, dataset: str, params: dict) -> dict:
+    """An arm's transform parameters (affine: the dataset's ranges)."""
+    kind = arm["kind"]
+    extra = {k: v for k, v in arm.items() if k != "kind"}
+    if kind == "affine":
+        extra = {**params["affine"][dataset], **extra}
+        if extra.get("scale") is not None:
+            extra["scale"] = tuple(extra["scale"])
+    return extra
+
+
+def train_point(job, dataset: str, n_train: int) -> pd.DataFrame:
+    """Train every (seed, arm) model of one grid point; returns the tidy metrics."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    params, root, device = job.params, job.root, job.device
+    S, arms = params["seeds"], params["arms"]
+    if "none" not in arms:
+        raise ValueError("experiments.augmentation.arms needs a 'none' arm (the paired baseline)")
+    names = list(arms)
+    A, C, b, steps = len(names), N_CLASSES[dataset], params["batch_size"], params["steps"]
+    data = cnn.stack_seeds([load(dataset, n_train, params["n_test"], i, root, params["shapes_size"]) for i in range(S)])
+    Xtr, ytr = data["train"]
+    init = [job.int_seed("init", dataset, i) for i in range(S)]
+    model = cnn.BatchedCNN(init * A, Xtr.shape[2], Xtr.shape[-1], C, params["widths"], device=device)
+    opt = cnn.BatchedAdamW(list(model.parameters()), params["lr"], params["weight_decay"])
+    order = torch.stack([cnn.batch_indices(n_train, steps, b, torch.Generator().manual_seed(
+        job.int_seed("order", dataset, n_train, i))) for i in range(S)], 1)  # [steps, S, b]
+    augs = [BatchedAug(arms[a]["kind"], C, [job.rng("aug", dataset, n_train, a, i) for i in range(S)],
+                       **_arm_spec(arms[a], dataset, params)) for a in names]
+    seed_of = torch.arange(S)[:, None]
+    for step in range(steps):
+        idx = order[step]
+        x, y = Xtr[seed_of, idx], ytr[seed_of, idx]  # [S, b, ...]
+        xs, ys = zip(*(aug(x, y) for aug in augs))
+        X, Y = torch.cat(xs).to(device), torch.cat(ys).to(device)  # [A*S, b, ...], model k = a * S + i
+        loss = cnn.soft_cross_entropy(model(X), Y).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step(cnn.lr_scale(step, steps, params["schedule"]))
+    train_s = time.perf_counter() - t0
+    rows = []
+    alpha = {a: float(arms[a].get("alpha", np.nan)) if arms[a]["kind"] in ("mixup", "cutmix") else np.nan for a in names}
+    for split, (X, y) in data.items():
+        ev = cnn.evaluate(model, X.repeat(A, *([1] * (X.ndim - 1))).to(device), y.repeat(A, 1).to(device))
+        probs = ev["probs"].cpu()
+        for k in range(A * S):
+            a, i = divmod(k, S)
+            base = dict(dataset=dataset, n_train=n_train, arm=names[a], kind=arms[names[a]]["kind"], alpha=alpha[names[a]],
+                        seed=i, split=split)
+            rows += [dict(base, metric="acc", value=float(ev["acc"][k])),
+                     dict(base, metric="nll", value=float(ev["nll"][k])),
+                     dict(base, metric="ece", value=calibration.ece(probs[k], y[i]))]
+    out = [pd.DataFrame(rows)]
+    if params["n_examples"] and n_train == min(params["sweep"]["n_train"]):
+        out.append(examples(job, dataset, Xtr[0], ytr[0], alpha))
+    # timings go to the job log (and Snakemake's benchmark file), never into the
+    # results: the same config must give the same table
+    print(f"augmentation {dataset} n={n_train}: train {train_s:.1f} s, cpu {time.process_time() - c0:.1f} s", flush=True)
+    return pd.concat(out, ignore_index=True)
+
+
+def examples(job, dataset: str, X: torch.Tensor, y: torch.Tensor, alpha: dict) -> pd.DataFrame:
+    """The first n_examples training images of seed 0 under every arm, as tidy rows.
+
+    metric "pixel": feature = flat pixel index (row-major), value = intensity;
+    metric "label": feature = class, value = its weight in the (soft) target.
+    Rows carry a `feature` column, so tables.summarize leaves them out of the CSV summary.
+    """
+    params = job.params
+    m = params["n_examples"]
+    C = N_CLASSES[dataset]
+    x, yy = X[None, :m], y[None, :m]
+    rows = []
+    for a, arm in params["arms"].items():
+        aug = BatchedAug(arm["kind"], C, [job.rng("examples", dataset, a)], **_arm_spec(arm, dataset, params))
+        xa, ya = aug(x, yy)
+        base = dict(dataset=dataset, n_train=int(X.shape[0]), arm=a, kind=arm["kind"], alpha=alpha[a], seed=0, split="example")
+        for j in range(xa.shape[1]):
+            pix = xa[0, j, 0].reshape(-1).numpy()
+            rows += [dict(base, example=j, metric="pixel", feature=f, value=float(v)) for f, v in enumerate(pix)]
+            rows += [dict(base, example=j, metric="label", feature=c, value=float(w)) for c, w in enumerate(ya[0, j].numpy()) if w > 0]
+    return pd.DataFrame(rows)
+
+
+def augmentation(job) -> pd.DataFrame:
+    """N14: every grid point (dataset, n_train) of this chunk."""
+    return pd.concat([train_point(job, p["dataset"], int(p["n_train"])) for p in job.points], ignore_index=True)
+
+
+RUNNERS = {"augmentation": augmentation}

@@ -1,0 +1,250 @@
+"""Verdict rules for the dropout claims N1-N4 (see CLAIMS.md).
+
+Regime-wise verdicts are combined with regbench.claims.across: supported only
+where every regime supports the claim; conditional where some regimes support
+it and the others do not (the note says which); refuted where some refute and
+none support; otherwise inconclusive.
+"""
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from regbench.verdicts import across, claim, row, within, worst
+from regbench.stats import mean_ci, verdict
+
+# N1. A correct implementation gives standard-normal z-scores, so |z| > 3 in
+# 0.27% of units. 1% allows for the t-like tails of a mean standardized by an
+# estimated SE, while a bias of 0.7 SE in every unit already pushes the share
+# past it (2 Phi(-3) -> 1%).
+Z_NOMINAL = 2 * 0.5 * math.erfc(3 / math.sqrt(2))   # 0.0027
+SHARE_TOL = 0.01
+# The wrong control (inverted training, (1-p) at inference) must be caught in
+# most units, or the check has no power and proves nothing.
+POWER_MIN = 0.5
+CORRECT = ("standard", "inverted", "problem2a", "problem2b", "engine")
+
+# N2. The weight-scaled pass "approximates the ensemble average" when it is at
+# least as close to the mean over masks as the average of 10 sampled masks
+# would be: gap / spread <= 1/sqrt(10) (an average of S masks sits at
+# spread / sqrt(S) from the mean). Stated here so a reader can disagree.
+EQUIV_MASKS = 10
+RATIO_MAX = 1 / math.sqrt(EQUIV_MASKS)
+
+# N3. The document's table: hidden 0.3-0.5, input 0.1-0.2.
+HIDDEN_RANGE = (0.3, 0.5)
+INPUT_RANGE = (0.1, 0.2)
+N_BOOT = 2000
+
+# N4. Spread "usable" to flag inputs far from the training data: better than
+# chance at telling them apart (AUROC > 0.5).
+AUROC_CHANCE = 0.5
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+# ---------------------------------------------------------------- N1
+def expectation_shares(df: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and seed: units with |z| > 3 (pooled over rates), units tested."""
+    s = df[df.feature.isna()] if "feature" in df else df
+    w = s.pivot_table(index=["variant", "rate", "seed"], columns="metric", values="value").reset_index()
+    w["exceed"] = w.share_exceed * w.n_units
+    g = w.groupby(["variant", "seed"])[["exceed", "n_units"]].sum().reset_index()
+    g["share"] = g.exceed / g.n_units
+    return g
+
+
+def binom_ci(k: int, n: int) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) 95% interval of a binomial share: unit-checks are independent draws."""
+    if n == 0:
+        return (np.nan, np.nan)
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="exact")
+    return (float(ci.low), float(ci.high))
+
+
+@claim("N1", "Standard and inverted dropout keep train and inference expectations equal; the Problem 2 code is correct",
+       ["dropout_expectation"], figure="dropout_expectation")
+def n1(t):
+    df = t["dropout_expectation"]
+    g = expectation_shares(df).groupby("variant")[["exceed", "n_units"]].sum().round().astype(int)
+    per = {v: (r.exceed / max(r.n_units, 1), *binom_ci(r.exceed, r.n_units)) for v, r in g.iterrows()}
+    ok = g.loc[[v for v in CORRECT if v in g.index]].sum()
+    m, (lo, hi) = ok.exceed / ok.n_units, binom_ci(ok.exceed, ok.n_units)
+    control = per.get("control", (np.nan,) * 3)
+    if any(per[v][1] > SHARE_TOL for v in CORRECT if v in per):
+        v = "refuted"
+    elif hi < SHARE_TOL and control[0] > POWER_MIN:
+        v = "supported"
+    else:
+        v = "inconclusive"
+    s = df[df.feature.isna()] if "feature" in df else df
+    stat = lambda var, metric, f: f(s[(s.variant == var) & (s.metric == metric)].value)  # noqa: E731
+    note = ("share of unit-checks with |z| > 3 per variant (nominal 0.27%): "
+            + ", ".join(f"{k} {per[k][0]:.2%} [{per[k][1]:.2%}, {per[k][2]:.2%}]" for k in CORRECT if k in per)
+            + f"; threshold {SHARE_TOL:.0%}; exact binomial intervals (every unit-check has its own masks). Problem 2 code "
+              f"as written (p = 0.5, no scaling, inference x 0.5): max |z| {stat('problem2a', 'max_abs_z', np.max):.2f}, mean "
+              f"z {stat('problem2a', 'mean_z', np.mean):+.3f}: correct (standard dropout). Wrong control (inverted training "
+              f"and x(1-p) at inference) caught in {control[0]:.0%} of units (mean z {stat('control', 'mean_z', np.mean):+.1f}): "
+              f"the check has power. {int(stat('standard', 'n_exact', np.sum))} zero activations (standard) match exactly "
+              "and are not counted. Standard and inverted differ only by the constant 1/(1-p): both test E[mask] = 1-p")
+    return row("share of unit-checks whose Monte Carlo train-mode mean is > 3 standard errors from the inference output "
+                "(standard, inverted, Problem 2a/b code, engine; all rates and seeds pooled; interval: exact binomial)", m, lo, hi, v, note)
+
+
+# ---------------------------------------------------------------- N2
+def ensemble_ratios(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """Per rate and seed: gap / spread = sqrt(gap2 / spread2) (0 where the gap is below MC noise)."""
+    s = df[(df.split == split) & df.metric.isin(["gap2", "spread2"])]
+    if "feature" in s:
+        s = s[s.feature.isna()]
+    w = s.pivot_table(index=["rate", "seed"], columns="metric", values="value").reset_index()
+    w["ratio"] = np.sqrt(np.clip(w.gap2, 0, None) / w.spread2)
+    return w
+
+
+def _paired_diff(df, split, labels, metric):
+    """Per rate: det minus MC of a metric, paired over seeds -> (mean, lo, hi)."""
+    s = df[(df.split == split) & (df.labels == labels)]
+    out = {}
+    for rate, g in s.groupby("rate"):
+        w = g.pivot_table(index="seed", columns="metric", values="value")
+        out[rate] = mean_ci(w[f"{metric}_det"] - w[f"{metric}_mc"])
+    return out
+
+
+@claim("N2", "Weight scaling approximates the average prediction of the sub-network ensemble",
+       ["dropout_mc"], figure="dropout_ensemble")
+def n2(t):
+    df = t["dropout_mc"]
+    w = ensemble_ratios(df, "test")
+    ood = ensemble_ratios(df, "ood")
+    rates = sorted(w.rate.unique())
+    res = {r: mean_ci(w[w.rate == r].ratio) for r in rates}
+    parts = {r: verdict(lo, hi, RATIO_MAX, "<") for r, (_, lo, hi) in res.items()}
+    v = across(parts.values())
+    nll = _paired_diff(df, "test", "noisy", "nll")
+    agree = df[(df.metric == "agree") & (df.split == "test")].groupby("rate").value.mean()
+    note = ("gap/spread on test inputs by hidden rate: "
+            + "; ".join(f"p={r:g}: {_g(res[r][0])} [{_g(res[r][1])}, {_g(res[r][2])}] {parts[r]} (worth ~"
+                        f"{(1 / max(res[r][0], 1e-9) ** 2):.0f} masks)" for r in rates)
+            + f"; threshold {RATIO_MAX:.3f} = as close as an average of {EQUIV_MASKS} masks. Off-distribution (x"
+            + "; ".join(f" p={r:g}: {_g(ood[ood.rate == r].ratio.mean())}" for r in rates)
+            + "). Test NLL det - MC: " + "; ".join(f"p={r:g}: {nll[r][0]:+.4f} [{nll[r][1]:+.4f}, {nll[r][2]:+.4f}]" for r in rates)
+            + "; argmax agreement " + ", ".join(f"{agree[r]:.3f}" for r in rates)
+            + ". gap = |p_det - p_ens| (MC error removed), spread = rms |p_mask - p_ens| over masks")
+    top = rates[-1]
+    return row(f"gap / spread of class probabilities, weight-scaled pass vs mean of sampled masks (test inputs, hidden rate {top:g})",
+                res[top][0], res[top][1], res[top][2], v, note)
+
+
+# ---------------------------------------------------------------- N3
+def best_rates(df: pd.DataFrame, when: str = "best_val", n_boot: int = N_BOOT) -> pd.DataFrame:
+    """Per size and layer: the rate of the lowest mean test loss, with a
+    percentile interval of that argmin over bootstrap resamples of seeds."""
+    s = df[(df.when == when) & (df.metric == "test_loss")]
+    rows = []
+    for (n, layer), g in s.groupby(["n_train", "layer"]):
+        w = g.pivot_table(index="seed", columns="rate", values="value")
+        rates = w.columns.to_numpy(dtype=float)
+        x = w.to_numpy()
+        rng = np.random.default_rng(0)
+        idx = rng.integers(0, x.shape[0], (n_boot, x.shape[0]))
+        boot = rates[np.argmin(x[idx].mean(axis=1), axis=1)]
+        lo, hi = np.quantile(boot, [0.025, 0.975], method="inverted_cdf")
+        best = rates[int(np.argmin(x.mean(axis=0)))]
+        rows.append(dict(n_train=n, layer=layer, when=when, best=best, lo=lo, hi=hi,
+                         loss_none=float(w[0.0].mean()) if 0.0 in w else np.nan, loss_best=float(x.mean(axis=0).min())))
+    return pd.DataFrame(rows)
+
+
+def benefits(df: pd.DataFrame, when: str, layer: str = "hidden") -> pd.DataFrame:
+    """Per size and seed: test loss without dropout minus at the best mean rate of that size."""
+    s = df[(df.when == when) & (df.metric == "test_loss") & (df.layer == layer)]
+    out = []
+    for n, g in s.groupby("n_train"):
+        w = g.pivot_table(index="seed", columns="rate", values="value")
+        best = w.mean().idxmin()
+        out.append(pd.DataFrame({"n_train": n, "seed": w.index, "benefit": (w[0.0] - w[best]).to_numpy(), "best": best}))
+    return pd.concat(out, ignore_index=True)
+
+
+@claim("N3", "Dropout rate: hidden 0.3-0.5 is best for fully connected nets, low (0.1-0.2) at the input; dropout helps more with less data",
+       ["dropout_rates"], figure="dropout_rates")
+def n3(t):
+    df = t["dropout_rates"]
+    sizes = sorted(df.n_train.unique())
+    parts, notes = {"hidden": [], "input": [], "benefit": []}, []
+    for when in ("best_val", "final"):
+        b = best_rates(df, when)
+        for layer, rng in (("hidden", HIDDEN_RANGE), ("input", INPUT_RANGE)):
+            bl = b[b.layer == layer].sort_values("n_train")
+            vs = [within(r.lo, r.hi, *rng) for r in bl.itertuples()]
+            parts[layer] += vs
+            notes.append(f"{layer} ({when}): " + ", ".join(f"n={r.n_train}: {r.best:g} [{r.lo:g}, {r.hi:g}] {v}"
+                                                           for r, v in zip(bl.itertuples(), vs)))
+        if len(sizes) > 1:
+            ben = benefits(df, when).pivot_table(index="seed", columns="n_train", values="benefit")
+            m, lo, hi = mean_ci(ben[sizes[0]] - ben[sizes[-1]])
+            vb = verdict(lo, hi, 0, ">")
+            parts["benefit"].append(vb)
+            notes.append(f"hidden-dropout benefit ({when}), loss(0) - loss(best): "
+                         + ", ".join(f"n={n}: {ben[n].mean():.4f}" for n in sizes)
+                         + f"; smallest minus largest size {m:.4f} [{lo:.4f}, {hi:.4f}] {vb}")
+    # each sub-claim across its regimes (sizes, epochs), then the weakest sub-claim decides
+    v = worst(*(across(vs) for vs in parts.values() if vs))
+    b0 = best_rates(df, "best_val")
+    r0 = b0[(b0.layer == "hidden") & (b0.n_train == sizes[0])].iloc[0]
+    note = ("; ".join(notes) + f". Ranges claimed: hidden {HIDDEN_RANGE}, input {INPUT_RANGE}; a size supports a range when "
+            "the bootstrap interval of the best rate (over seeds, on the grid) lies inside it. Test loss = cross-entropy on "
+            "held-out rows with the training label noise; best_val = at each model's lowest validation loss; final = after "
+            "the fixed step budget (no early stopping)")
+    return row(f"best hidden dropout rate (lowest mean test loss at the best-validation epoch), n_train = {sizes[0]}",
+                r0.best, r0.lo, r0.hi, v, note)
+
+
+# ---------------------------------------------------------------- N4
+def per_model(df: pd.DataFrame, split: str, metric: str, labels: str = "") -> pd.DataFrame:
+    s = df[(df.split == split) & (df.metric == metric) & (df.labels == labels)]
+    if "feature" in s:
+        s = s[s.feature.isna()]
+    return s.pivot_table(index="seed", columns="rate", values="value")
+
+
+@claim("N4", "MC dropout gives usable uncertainty: larger spread far from the training data, better NLL/calibration than one deterministic pass",
+       ["dropout_mc"], figure="dropout_uncertainty")
+def n4(t):
+    df = t["dropout_mc"]
+    auroc = per_model(df, "test_vs_ood", "auroc_mi")
+    ratio = per_model(df, "ood", "mi") / per_model(df, "test", "mi")
+    ent_det = per_model(df, "test_vs_ood", "auroc_entropy_det").mean()
+    ent_mc = per_model(df, "test_vs_ood", "auroc_entropy_mc").mean()
+    nll = _paired_diff(df, "test", "noisy", "nll")
+    ece = _paired_diff(df, "test", "noisy", "ece")
+    ece_clean = _paired_diff(df, "test", "clean", "ece")
+    rates = sorted(auroc.columns)
+    parts, notes = {"spread": [], "nll": [], "ece": []}, []
+    for r in rates:
+        a = mean_ci(auroc[r])
+        va = verdict(a[1], a[2], AUROC_CHANCE, ">")
+        vn = verdict(nll[r][1], nll[r][2], 0, ">")
+        ve = verdict(ece[r][1], ece[r][2], 0, ">")
+        parts["spread"].append(va)
+        parts["nll"].append(vn)
+        parts["ece"].append(ve)
+        notes.append(f"p={r:g}: AUROC(MI) {a[0]:.3f} [{a[1]:.3f}, {a[2]:.3f}] {va}, MI ood/test x{ratio[r].mean():.2f}; "
+                     f"NLL det-MC {nll[r][0]:+.4f} [{nll[r][1]:+.4f}, {nll[r][2]:+.4f}] {vn}; "
+                     f"ECE det-MC {ece[r][0]:+.4f} [{ece[r][1]:+.4f}, {ece[r][2]:+.4f}] {ve} "
+                     f"(clean labels {ece_clean[r][0]:+.4f})")
+    v = worst(*(across(vs) for vs in parts.values()))
+    mid = min(rates, key=lambda r: abs(r - 0.5))
+    m, lo, hi = mean_ci(auroc[mid])
+    note = ("; ".join(notes) + ". Predictive entropy as the OOD score: AUROC deterministic "
+            + ", ".join(f"{ent_det[r]:.2f}" for r in rates) + ", MC " + ", ".join(f"{ent_mc[r]:.2f}" for r in rates)
+            + " (below 0.5: the far inputs look MORE certain); only the mutual-information part of MC dropout rises off the "
+              "data. OOD = test inputs x the teacher's ood_scale. NLL/ECE on test rows with the training label noise; "
+              "each part (spread, NLL, ECE) is combined across rates, then the weakest part decides")
+    return row(f"AUROC of MC-dropout mutual information for out-of-distribution vs test inputs (hidden rate {mid:g})",
+                m, lo, hi, v, note)

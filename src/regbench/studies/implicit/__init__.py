@@ -1,0 +1,10 @@
+"""Implicit and optimizer-level regularization on least squares: early-stopped
+gradient descent vs ridge (N9), SGD's L2 = weight decay (N10), Adam+L2's decay
+divided by sqrt(v) vs AdamW (N11), input-noise injection vs ridge (N15), and the
+measured bias and variance of each technique against the document's table (N16)."""
+
+
+def stream(experiment: str) -> tuple:
+    """This study's seeds were keyed (study, experiment) before Job.rng existed;
+    keeping the key keeps every number of earlier runs."""
+    return ("implicit", experiment)

@@ -1,0 +1,213 @@
+"""Verdict rules for the training-time claims N8, N12, N13 (see CLAIMS.md).
+
+Every statistic is a paired difference across seeds (the arms of one seed share
+its data draw and, within an experiment, its initialization), with a
+percentile-bootstrap interval over seeds (regbench.stats.mean_ci).
+"""
+import numpy as np
+import pandas as pd
+
+from regbench.verdicts import across, claim, row, worst
+from regbench.stats import boot_ci, mean_ci, verdict
+
+# N8: the document's "typically 5-20 epochs" of patience, read as these three values.
+DOC_PATIENCE = (5.0, 10.0, 20.0)
+# N12: the two optimizers the claim compares, and the reference.
+ADAMW, ADAM_L2, SGD = "adamw", "adam_l2", "sgd"
+# N13: the smoothing the document recommends, the baseline, and the split the
+# calibration is judged on. "val" is a held-out split with the same label noise
+# as the training labels (nothing is selected on it in this experiment), so a
+# calibrated model's confidence should match its accuracy there; "test" has
+# clean labels, against which a model that learned the noise rate looks
+# under-confident by construction. Both are reported.
+SMOOTHING, BASELINE = 0.1, 0.0
+CALIBRATION_SPLIT = "val"
+
+
+def _fmt_ci(m, lo, hi, digits=3):
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _patience_label(p) -> str:
+    return "none" if np.isinf(p) else f"{p:g}"
+
+
+# ---------------------------------------------------------------- N8
+def early_stopping_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per seed: one column per (metric, patience, weights) of the post-hoc rules."""
+    r = df[df.patience.notna() & df.metric.isin(["test_loss", "test_accuracy", "stop_epoch", "chosen_epoch", "val_loss"])]
+    return r.pivot_table(index="seed", columns=["metric", "patience", "weights"], values="value")
+
+
+def overfit_gap(df: pd.DataFrame) -> pd.Series:
+    """Per seed: validation loss at the last epoch minus its minimum over epochs >= 1."""
+    c = df[(df.metric == "curve_loss") & (df.split == "val") & (df.epoch >= 1)]
+    last = c[c.epoch == c.epoch.max()].set_index("seed").value
+    return last - c.groupby("seed").value.min()
+
+
+@claim("N8", "Early stopping with patience 5-20 epochs and best-weight restore beats training to the end; restoring beats keeping the last weights",
+       ["early_stopping"], figure="early_stopping")
+def n8(t):
+    df = t["early_stopping"]
+    w = early_stopping_table(df)
+    loss = w["test_loss"]
+    pats = [p for p in DOC_PATIENCE if p in loss.columns.get_level_values(0)]
+    end = loss[(np.inf, "last")]
+    gap_m, gap_lo, gap_hi = mean_ci(overfit_gap(df))
+    stop_vs_end = {p: mean_ci(loss[(p, "best")] - end) for p in pats}
+    restore = {p: mean_ci(loss[(p, "best")] - loss[(p, "last")]) for p in pats}
+    part_a = across(verdict(lo, hi, 0, "<") for _, lo, hi in stop_vs_end.values())
+    part_b = across(verdict(lo, hi, 0, "<") for _, lo, hi in restore.values())
+    v = worst(part_a, part_b)
+    if not pats:
+        v = "inconclusive"
+    epochs = int(df[df.metric == "curve_loss"].epoch.max())
+    stops = w["stop_epoch"]
+    patiences = sorted(loss.columns.get_level_values(0).unique())
+    per_p = "; ".join(f"{_patience_label(p)}: {loss[(p, 'best')].mean():.3f} / {loss[(p, 'last')].mean():.3f} "
+                      f"({stops[(p, 'best')].mean():.1f} ep)" for p in patiences)
+    worst_p = max(stop_vs_end, key=lambda p: stop_vs_end[p][0]) if pats else np.nan
+    m, lo, hi = stop_vs_end.get(worst_p, (np.nan, np.nan, np.nan))
+    helps = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "supported"]
+    flat = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "inconclusive"]
+    hurts = [f"{p:g}" for p in pats if verdict(restore[p][1], restore[p][2], 0, "<") == "refuted"]
+    where = ((f"Restoring the best weights lowers test loss at patience {', '.join(helps)}" if helps else
+              f"Restoring the best weights lowers test loss at no patience of {', '.join(f'{p:g}' for p in pats)}")
+             + (f"; no measurable difference at {', '.join(flat)}" if flat else "")
+             + (f"; it raises it at {', '.join(hurts)}" if hurts else "") + ". ")
+    note = (where + f"Paired test-loss differences, restore minus train-to-the-end ({epochs} epochs): "
+            + ", ".join(f"p={p:g}: {_fmt_ci(*stop_vs_end[p])}" for p in pats)
+            + f" ({part_a}); restore minus last weights at the same patience: "
+            + ", ".join(f"p={p:g}: {_fmt_ci(*restore[p])}" for p in pats)
+            + f" ({part_b}). Test loss with restore / without, and epochs trained, by patience: {per_p}. "
+            f"The run {'overfits' if gap_lo > 0 else 'does not clearly overfit'}: final minus best validation loss "
+            f"{_fmt_ci(gap_m, gap_lo, gap_hi)}. Best test epoch "
+            f"{df[df.metric == 'oracle_epoch'].value.mean():.1f} vs best validation epoch "
+            f"{w['chosen_epoch'][(np.inf, 'best')].mean():.1f} (validation labels are noisy, test labels clean); "
+            f"patience 0 and 1 are the same rule (stop at the first epoch without a new best). Rules applied post hoc to "
+            f"one recorded run per seed")
+    stat = (f"test loss, early stopping with restore minus training all {epochs} epochs (paired), the least favourable "
+            f"patience of {', '.join(f'{p:g}' for p in pats)} (p = {worst_p:g})")
+    return row(stat, m, lo, hi, v, note)
+
+
+# ---------------------------------------------------------------- N12
+def best_of_grid(df: pd.DataFrame) -> pd.DataFrame:
+    """Per optimizer and seed: the (lr, decay) with the lowest validation loss
+    (a diverged model, NaN, counts as infinitely bad) and its test metrics."""
+    w = df[df.metric.isin(["val_loss", "test_loss", "test_accuracy"])].pivot_table(
+        index=["optimizer", "seed", "lr", "decay"], columns="metric", values="value", dropna=False).reset_index()
+    w["select"] = w.val_loss.where(np.isfinite(w.val_loss), np.inf)
+    return w.loc[w.groupby(["optimizer", "seed"]).select.idxmin()].reset_index(drop=True)
+
+
+def grid_cube(df: pd.DataFrame, metric: str, optimizer: str):
+    """One metric as an array [seed, lr, decay] (NaN -> inf), with its seeds, lrs and decays."""
+    d = df[(df.metric == metric) & (df.optimizer == optimizer)]
+    seeds, lrs, decays = (np.sort(d[c].unique()) for c in ("seed", "lr", "decay"))
+    cube = np.full((seeds.size, lrs.size, decays.size), np.inf)
+    v = d.value.to_numpy(float)
+    cube[np.searchsorted(seeds, d.seed), np.searchsorted(lrs, d.lr), np.searchsorted(decays, d.decay)] = np.where(np.isfinite(v), v, np.inf)
+    return cube, seeds, lrs, decays
+
+
+def grid_mean(df: pd.DataFrame, metric: str, optimizer: str) -> pd.DataFrame:
+    """Mean over seeds of one metric as an lr x decay table (a diverged model makes its cell inf)."""
+    cube, _, lrs, decays = grid_cube(df, metric, optimizer)
+    return pd.DataFrame(cube.mean(axis=0), index=pd.Index(lrs, name="lr"), columns=pd.Index(decays, name="decay"))
+
+
+def _best_decay(cube, decays) -> np.ndarray:
+    return decays[np.argmin(cube.mean(axis=0), axis=1)]
+
+
+def best_decay_per_lr(df: pd.DataFrame, optimizer: str) -> pd.Series:
+    """For every learning rate: the decay with the lowest mean validation loss."""
+    cube, _, lrs, decays = grid_cube(df, "val_loss", optimizer)
+    return pd.Series(_best_decay(cube, decays), index=lrs)
+
+
+def _slope(lrs, best) -> float:
+    keep = best > 0
+    if keep.sum() < 2:
+        return np.nan
+    x, y = np.log10(lrs[keep]), np.log10(best[keep])
+    x = x - x.mean()
+    return float(x @ (y - y.mean()) / (x @ x))
+
+
+def decay_slope(best: pd.Series) -> float:
+    """Least-squares slope of log10(best decay) on log10(lr); NaN when fewer than two lrs have a positive optimum."""
+    return _slope(best.index.to_numpy(float), best.to_numpy(float))
+
+
+def slope_ci(df: pd.DataFrame, optimizer: str, n_boot: int = 1000, seed: int = 0):
+    """The slope of the best decay against lr, with a bootstrap over seeds (resampled mean surfaces)."""
+    cube, seeds, lrs, decays = grid_cube(df, "val_loss", optimizer)
+    return boot_ci(lambda i: _slope(lrs, _best_decay(cube[i], decays)), seeds.size, n_boot=n_boot, seed=seed)
+
+
+@claim("N12", "AdamW (decoupled weight decay) generalizes better than Adam with L2 in the gradient",
+       ["adamw_vs_l2"], figure="adamw_grid")
+def n12(t):
+    df = t["adamw_vs_l2"]
+    opts = set(df.optimizer.unique())
+    if not {ADAMW, ADAM_L2} <= opts:
+        return row("best-of-grid test loss, AdamW minus Adam+L2", np.nan, np.nan, np.nan, "inconclusive",
+                    f"needs both optimizers in the sweep; ran: {', '.join(sorted(opts))}")
+    best = best_of_grid(df)
+    per = best.pivot_table(index="seed", columns="optimizer", values="test_loss")
+    acc = best.pivot_table(index="seed", columns="optimizer", values="test_accuracy")
+    m, lo, hi = mean_ci(per[ADAMW] - per[ADAM_L2])
+    am, alo, ahi = mean_ci(acc[ADAMW] - acc[ADAM_L2])
+    parts, slopes = [], {}
+    for o in sorted(opts):
+        sel = best[best.optimizer == o]
+        mode = sel.groupby(["lr", "decay"]).size().idxmax()
+        bd = best_decay_per_lr(df, o)
+        s, slo, shi = slopes[o] = slope_ci(df, o)
+        parts.append(f"{o}: best-of-grid test loss {_fmt_ci(*mean_ci(per[o]))}, most chosen lr {mode[0]:g} decay {mode[1]:g}; "
+                     f"best decay by lr (mean validation loss) " + ", ".join(f"{lr:g}->{d:g}" for lr, d in bd.items())
+                     + f", slope of log best decay on log lr {s:.2f} [{slo:.2f}, {shi:.2f}]")
+    sgd = ""
+    if SGD in per:
+        sgd = f"; SGD minus Adam+L2 {_fmt_ci(*mean_ci(per[SGD] - per[ADAM_L2]))}"
+    note = ("selected per seed on validation loss, test loss reported. " + "; ".join(parts)
+            + f". Test accuracy AdamW minus Adam+L2 {_fmt_ci(am, alo, ahi)}{sgd}. Decays in torch's convention (AdamW shrinks "
+            f"by lr*decay per step; slope 0 = the best decay does not move with lr); in Loshchilov & Hutter's parametrization "
+            f"(decoupled decay not multiplied by lr) AdamW's slope is 1 higher, {slopes[ADAMW][0] + 1:.2f}. Both optimizers decay "
+            "every parameter, as torch does. A small MLP without normalization, constant learning rate, fixed epochs")
+    return row("best-of-grid test loss (lr x decay chosen on validation, per seed), AdamW minus Adam+L2 (paired)",
+                m, lo, hi, verdict(lo, hi, 0, "<"), note)
+
+
+# ---------------------------------------------------------------- N13
+def smoothing_table(df: pd.DataFrame, split: str = CALIBRATION_SPLIT) -> pd.DataFrame:
+    """Per seed: one column per (metric, smoothing) on one split."""
+    d = df[(df.split == split) & df["bin"].isna()]
+    return d.pivot_table(index="seed", columns=["metric", "smoothing"], values="value")
+
+
+@claim("N13", "Label smoothing 0.1 curbs over-confidence (lower calibration error, fewer confident-but-wrong predictions)",
+       ["label_smoothing"], figure="label_smoothing")
+def n13(t):
+    df = t["label_smoothing"]
+    w = smoothing_table(df)
+    if SMOOTHING not in w["ece"].columns or BASELINE not in w["ece"].columns:
+        return row("ECE, smoothing 0.1 minus none", np.nan, np.nan, np.nan, "inconclusive",
+                    f"needs smoothings {BASELINE} and {SMOOTHING} in the config")
+    d = lambda metric, split_w=w: split_w[metric][SMOOTHING] - split_w[metric][BASELINE]  # noqa: E731
+    ece = mean_ci(d("ece"))
+    cw = mean_ci(d("confident_wrong_rate"))
+    v = worst(verdict(ece[1], ece[2], 0, "<"), verdict(cw[1], cw[2], 0, "<"))
+    test = smoothing_table(df, "test")
+    others = ", ".join(f"{s:g}: ECE {w['ece'][s].mean():.3f}, confidence - accuracy {w['overconfidence'][s].mean():+.3f}, "
+                       f"confident-wrong {w['confident_wrong_rate'][s].mean():.3f}, accuracy {w['accuracy'][s].mean():.3f}"
+                       for s in w["ece"].columns)
+    note = (f"on held-out data with the training label noise ({CALIBRATION_SPLIT}), smoothing 0.1 minus none: ECE {_fmt_ci(*ece)}, "
+            f"share of predictions with confidence >= threshold and wrong {_fmt_ci(*cw)}, accuracy {_fmt_ci(*mean_ci(d('accuracy')))}, "
+            f"NLL {_fmt_ci(*mean_ci(d('nll')))}. By smoothing: {others}. On the clean-label test split: ECE "
+            f"{_fmt_ci(*mean_ci(d('ece', test)))}, accuracy {_fmt_ci(*mean_ci(d('accuracy', test)))}. ECE with "
+            f"{int(df[df.metric == 'bin_count'].bin.max()) + 1} equal-width bins")
+    return row(f"ECE ({CALIBRATION_SPLIT} split), label smoothing 0.1 minus none (paired)", *ece, v, note)
