@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regbench.nets import MLPSpec, OptimSpec, resolve_device, train
+from regbench.device import resolve_device
+from regbench.nets import MLPSpec, OptimSpec, train
 
 N, D_IN, HIDDEN, C, BATCH, P = 2000, 100, (128, 128), 10, 64, 0.3
 

@@ -33,7 +33,7 @@ def tiny(schema):
 
 def make_workdir(path: Path, cfg: dict) -> Path:
     """A copy of the workflow whose config/config.yaml is `cfg`: the real Snakefile, run elsewhere."""
-    for name in ("Snakefile", "workflow", "profiles"):
+    for name in ("Snakefile", "workflow", "profiles", "CLAIMS.md"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
     (path / "config").mkdir()

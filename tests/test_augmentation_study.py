@@ -17,6 +17,9 @@ from regbench.ledger import evaluate
 from regbench.verdicts import REGISTRY
 from regbench.studies.augmentation import claims as rules
 from regbench.studies.augmentation import runners as exp
+from regbench.studies.finetune import claims as ftrules
+from regbench.studies.finetune import figures as ftfigs
+from regbench.studies.finetune import runners as ft
 from regbench.studies.augmentation import figures as figs
 
 torch.set_num_threads(1)
@@ -295,13 +298,13 @@ def ft_cfg(params=None):
 
 
 def test_finetune_arms_and_schedule():
-    arms = exp.finetune_arms()
+    arms = ft.finetune_arms()
     assert len(arms) == 2 + 2 * 6 + 2
-    assert not any(v for k, v in arms["baseline"].items() if k in exp.COMPONENTS)
-    assert all(arms["full"][c] for c in exp.COMPONENTS) and arms["no_clipping"]["clipping"] is False
+    assert not any(v for k, v in arms["baseline"].items() if k in ft.COMPONENTS)
+    assert all(arms["full"][c] for c in ft.COMPONENTS) and arms["no_clipping"]["clipping"] is False
     assert arms["only_adamw"]["adamw"] and not arms["only_adamw"]["warmup"]
     assert arms["scratch"]["pretrained"] is False and arms["head_only"]["head_only"] is True
-    s = exp._linear_schedule(10, torch.tensor([0, 4]))
+    s = ft._linear_schedule(10, torch.tensor([0, 4]))
     np.testing.assert_allclose(s[:, 0].numpy(), (10 - np.arange(10)) / 10, rtol=1e-6)
     np.testing.assert_allclose(s[:4, 1].numpy(), [0.25, 0.5, 0.75, 1.0], rtol=1e-6)
     np.testing.assert_allclose(s[4:, 1].numpy(), (10 - np.arange(4, 10)) / 6, rtol=1e-6)
@@ -332,7 +335,7 @@ def test_finetune_runner(ft_table):
     # arms of one seed start from the same pretrained convs; scratch does not
     row = evaluate({"finetune": df}).set_index("id").loc["N17"]
     assert row.verdict in ("supported", "refuted", "conditional", "inconclusive") and "[clipping:" in row.note
-    fig = figs.FIGURES["finetune_ablation"].draw({"finetune": df}, "footer")
+    fig = ftfigs.FIGURES["finetune_ablation"].draw({"finetune": df}, "footer")
     assert "recipe" in fig._suptitle.get_text()
     plt.close(fig)
 
@@ -343,7 +346,7 @@ def ft_synthetic(effects: dict, seeds: int = 6) -> pd.DataFrame:
     for n in (50, 100):
         for s in range(seeds):
             base = 0.9 + 0.02 * r.standard_normal()
-            for arm in exp.finetune_arms():
+            for arm in ft.finetune_arms():
                 v = base + effects.get(arm, 0.0) + 0.001 * r.standard_normal()
                 for metric, val in (("acc", v), ("nll", 1 - v), ("ece", 0.05)):
                     rows.append(dict(n_train=n, arm=arm, seed=s, split="test", metric=metric, value=val))
@@ -357,7 +360,7 @@ def n17(df):
 
 
 def test_n17_verdict_follows_the_ablation():
-    every = {"full": 0.05, **{f"no_{c}": 0.03 for c in rules.RECIPE}}
+    every = {"full": 0.05, **{f"no_{c}": 0.03 for c in ftrules.RECIPE}}
     assert n17(ft_synthetic(every)).verdict == "supported"
     # one part does nothing inside the recipe -> "each part contributing" is not shown: inconclusive, the note says which
     one_idle = {**every, "no_layer_decay": 0.05}
@@ -367,6 +370,6 @@ def test_n17_verdict_follows_the_ablation():
     one_bad = {**every, "no_layer_decay": 0.08}
     assert n17(ft_synthetic(one_bad)).verdict == "refuted"
     # the recipe loses to the baseline and no part helps -> refuted
-    worse = {"full": -0.03, **{f"no_{c}": 0.0 for c in rules.RECIPE}}
+    worse = {"full": -0.03, **{f"no_{c}": 0.0 for c in ftrules.RECIPE}}
     assert n17(ft_synthetic(worse)).verdict == "refuted"
     assert n17(ft_synthetic(every)).value == pytest.approx(0.05, abs=0.005)

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from regbench import ledger as rbledger
-from regbench import config, jobs, verdicts, nets
+from regbench import config, jobs, nets, studies, verdicts
 from regbench.studies.batchnorm import claims as rules
 from regbench.studies.batchnorm import runners as bn
 from regbench.studies.batchnorm import figures as figs
@@ -38,9 +38,7 @@ def cfg():
 
 
 def run(name, cfg, chunk=0):
-    table = jobs.run(name, cfg, chunk)
-    table.insert(0, "experiment", name)
-    return table
+    return jobs.run(name, cfg, chunk)
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +190,7 @@ def n5_table(raw, fail=1.0, **fixes):
 
 def test_n5_flips(tables):
     raw = tables["bn_dropout"]
-    rule = verdicts.REGISTRY["N5"].rule
+    rule = studies.claims()["N5"].rule
     assert rule({"bn_dropout": n5_table(raw)})["verdict"] == "supported"
     assert rule({"bn_dropout": n5_table(raw, no_dropout=1.2)})["verdict"] == "conditional"
     assert rule({"bn_dropout": n5_table(raw, dropout_bn_recal=1.2)})["verdict"] == "refuted"
@@ -215,7 +213,7 @@ def n6_table(raw, none=1.0, batch=(0.7, 0.9), ghost=(0.6, 0.6)):
 
 def test_n6_flips(tables):
     raw = tables["bn_batchsize"]
-    rule = verdicts.REGISTRY["N6"].rule
+    rule = studies.claims()["N6"].rule
     assert rule({"bn_batchsize": n6_table(raw)})["verdict"] == "supported"
     # BN narrows the gap at the small batch but widens it at the large one: holds in a range only.
     assert rule({"bn_batchsize": n6_table(raw, batch=(0.7, 1.2))})["verdict"] == "conditional"
@@ -249,7 +247,7 @@ def n7_table(raw, stale=0.1, missing=0.3, ln_raised=0.0, bn_raised=1.0, bn_acc=N
 
 def test_n7_flips(tables):
     raw = tables["bn_stats"]
-    rule = verdicts.REGISTRY["N7"].rule
+    rule = studies.claims()["N7"].rule
     assert rule({"bn_stats": n7_table(raw)})["verdict"] == "supported"
     assert rule({"bn_stats": n7_table(raw, stale=-0.1)})["verdict"] == "refuted"
     assert rule({"bn_stats": n7_table(raw, stale=0.0)})["verdict"] == "inconclusive"

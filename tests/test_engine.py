@@ -15,7 +15,8 @@ from torch import nn
 
 from regbench.nets import layers
 from regbench.nets import (COLUMNS, BatchedMLP, GhostBatchNorm1d, MLPSpec, OptimSpec, generator,
-                           reference_mlp, resolve_device, train)
+                           reference_mlp, train)
+from regbench.device import resolve_device
 
 torch.set_num_threads(1)
 D = torch.float64

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-import regbench.studies.implicit.claims  # noqa: F401  (registers N9, N10, N11, N15, N16)
-from regbench import config, jobs, verdicts, data, linear, seeds
+from regbench import config, data, jobs, linear, seeds, studies, verdicts
 from regbench import least_squares as im
 from regbench.studies.implicit.claims import bias_variance_table, gd_boundary, gd_rows
 from regbench.studies.implicit import runners as E
@@ -50,7 +49,7 @@ def tables(cfg):
 
 
 def rule(cid, t):
-    return verdicts.REGISTRY[cid].rule(t)
+    return studies.claims()[cid].rule(t)
 
 
 # ---------------------------------------------------------------- config and runners
@@ -250,7 +249,7 @@ def test_ols_is_unbiased_and_its_variance_matches_the_wishart_formula():
         d = E._draw(design, pop, seeds.rng(1, "ols", m))
         w = linear.ols(d["Xtr"], d["ytr"])
         P[m] = d["ybar"] + ((pts - d["mu"]) / d["sd"]) @ w
-    bv = E.bias_variance_decomposition(P, f)
+    bv = im.bias_variance_decomposition(P, f)
     expected_var = sigma ** 2 * (1 / n + (1 + 1 / n) * p / (n - p - 2))
     assert bv["variance"] == pytest.approx(expected_var, rel=0.06)
     assert abs(bv["bias2"]) < 0.02 * bv["variance"]
@@ -261,11 +260,11 @@ def test_decomposition_recovers_a_known_bias():
     r = np.random.default_rng(0)
     f = r.standard_normal(300)
     P = f + 0.7 + 0.5 * r.standard_normal((4000, 300))
-    bv = E.bias_variance_decomposition(P, f)
+    bv = im.bias_variance_decomposition(P, f)
     assert bv["bias2"] == pytest.approx(0.49, abs=0.01)
     assert bv["variance"] == pytest.approx(0.25, rel=0.02)
     with pytest.raises(ValueError):
-        E.bias_variance_decomposition(P[:1], f)
+        im.bias_variance_decomposition(P[:1], f)
 
 
 def test_noise_fit_path_reproduces_the_library():
@@ -275,7 +274,7 @@ def test_noise_fit_path_reproduces_the_library():
     X, = linear.standardize(X)
     y, = linear.center(y)
     sds = [0.3, 1.0]
-    W = E.noise_fit_path(X, y, sds, [2, 7], seeds.rng(11, "implicit", "noise_injection", 50, 6))
+    W = im.noise_fit_path(X, y, sds, [2, 7], seeds.rng(11, "implicit", "noise_injection", 50, 6))
     for K in (2, 7):
         for j, sd in enumerate(sds):
             np.testing.assert_allclose(W[K][j], im.noise_injection(X, y, sd, K, 11)["w_noise"], rtol=1e-9, atol=1e-12)
@@ -286,13 +285,13 @@ def test_dropout_path_is_least_squares_on_masked_copies_and_tends_to_ridge():
     n, p = 40, 5
     X, = linear.standardize(r.standard_normal((n, p)))
     y, = linear.center(X @ r.standard_normal(p) + r.standard_normal(n))
-    W = E._dropout_fit_path(X, y, [0.3], 3, seeds.rng(5, "masks"))
+    W = im.dropout_fit_path(X, y, [0.3], 3, seeds.rng(5, "masks"))
     g = seeds.rng(5, "masks")
     U = [g.random((n, p)) for _ in range(3)]
     Xs = np.vstack([X * (u >= 0.3) / 0.7 for u in U])
     np.testing.assert_allclose(W[0], np.linalg.lstsq(Xs, np.tile(y, 3), rcond=None)[0], rtol=1e-9)
     # in expectation: ridge with lambda = q/(1-q) (standardized X, 1/(2n) convention)
     q = 0.3
-    many = E._dropout_fit_path(X, y, [q], 3000, seeds.rng(6, "masks"))[0]
+    many = im.dropout_fit_path(X, y, [q], 3000, seeds.rng(6, "masks"))[0]
     ridge = linear.ridge_path(X, y, [q / (1 - q)])[0]
     assert np.linalg.norm(many - ridge) < 0.03 * np.linalg.norm(ridge)
