@@ -43,3 +43,36 @@ def test_prepare_standardizes_on_the_training_split(split):
     assert np.allclose(split["Xtr"].mean(axis=0), 0) and np.allclose(split["Xtr"].std(axis=0), 1)
     assert abs(split["ytr"].mean()) < 1e-12
     assert not np.allclose(split["Xte"].mean(axis=0), 0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- L9: heterogeneous groups
+def test_ridge_toward_a_shared_fit_spans_separate_and_shared():
+    r = np.random.default_rng(0)
+    X, w0 = r.standard_normal((30, 4)), r.standard_normal(4)
+    y = X @ np.ones(4) + r.standard_normal(30)
+    W = L.ridge_toward(X, y, [1e-12, 1e12], w0)
+    assert np.allclose(W[0], linear.ols(X, y), atol=1e-8)  # no shrinkage: the group's own least squares
+    assert np.allclose(W[1], w0, atol=1e-8)                # infinite shrinkage: the shared fit
+    lam = 0.7  # the optimality condition of ||y - Xw||^2/n + lam ||w - w0||^2
+    w = L.ridge_toward(X, y, [lam], w0)[0]
+    assert np.allclose(-X.T @ (y - X @ w) / len(y) + lam * (w - w0), 0, atol=1e-10)
+
+
+def _groups_rule(tiny, **change):
+    from regbench import jobs, studies
+    cfg = {**tiny, "experiments": {"groups": {**tiny["experiments"]["groups"], "seeds": 12, **change}}}
+    return studies.claims()["L9"].rule({"groups": jobs.run("groups", cfg)})
+
+
+def test_L9_verdict_follows_the_data(tiny):
+    # groups drawn around a shared model: shrinking toward it helps the small groups
+    assert _groups_rule(tiny, tau=0.3)["verdict"] == "supported"
+    # unrelated groups (deviations 10x the shared effect): the shared fit has nothing to lend
+    unrelated = _groups_rule(tiny, tau=10.0)
+    assert unrelated["verdict"] != "supported"
+    assert "beats separate: supported" not in unrelated["note"]
+
+
+def test_group_sizes_span_the_configured_range(tiny):
+    sizes = L.group_sizes(dict(n_groups=12, min_size=10, max_size=1000))
+    assert sizes[0] == 10 and sizes[-1] == 1000 and np.all(np.diff(sizes) > 0)

@@ -238,3 +238,43 @@ def l8(t):
             f"{tp_stab:.1f}/7 true linear features, {fp_stab:.2f} false selections (Meinshausen-Buhlmann bound {bound:.2f}) vs "
             f"{fp_single:.1f} for one tuned lasso")
     return row("share of informative features (twins, x2, x3, x4) that the tuned lasso sets to zero", m, lo, hi, verdict(lo, hi, 0, ">"), note)
+
+
+# ---------------------------------------------------------------- L9
+SMALL_SHARE = 1 / 3  # "small groups": the smallest third of the group sizes
+
+
+def group_trend(df: pd.DataFrame) -> pd.Series:
+    """Per seed: least-squares slope of log(oracle lambda of a separate ridge fit) on log(group size)."""
+    o = select(df, "oracle_lam")
+    return o.groupby("seed").apply(lambda g: np.polyfit(np.log(g.n_group), np.log(g.value), 1)[0], include_groups=False)
+
+
+def group_gains(df: pd.DataFrame, other: str, small: bool = True) -> pd.Series:
+    """Per seed: mean excess risk of shrink-to-pooled minus `other` over the small (or the other) groups."""
+    r = select(df, "excess_risk").pivot_table(index=["seed", "n_group"], columns="method", values="value").reset_index()
+    cut = np.quantile(np.unique(r.n_group), SMALL_SHARE)
+    r = r[(r.n_group <= cut) if small else (r.n_group > cut)]
+    return (r["shrink"] - r[other]).groupby(r.seed).mean()
+
+
+@claim("L9", "Heterogeneous groups need heterogeneous regularization: the best lambda moves with group size, and "
+       "shrinking toward a shared model beats one global lambda and separate fits where groups are small",
+       ["groups"], figure="groups")
+def l9(t):
+    df = t["groups"]
+    slope = mean_ci(group_trend(df))
+    vs = {o: mean_ci(group_gains(df, o)) for o in ("separate", "global")}
+    big = {o: group_gains(df, o, small=False).mean() for o in ("separate", "global")}
+    parts = {"trend": verdict(slope[1], slope[2], 0, "<"),
+             **{f"beats {o}": verdict(lo, hi, 0, "<") for o, (_, lo, hi) in vs.items()}}
+    sizes = np.unique(df.n_group)
+    note = (f"[trend: {parts['trend']}] slope of log oracle lambda on log group size {slope[0]:.2f} "
+            f"[{slope[1]:.2f}, {slope[2]:.2f}] (groups of {sizes.min()}-{sizes.max()} rows); "
+            + "; ".join(f"[beats {o}: {parts['beats ' + o]}] shrink minus {o} on the smallest third of groups {m:+.3f} "
+                        f"[{lo:+.3f}, {hi:+.3f}], on the larger groups {big[o]:+.3f}" for o, (m, lo, hi) in vs.items())
+            + ". Excess risk is exact (X ~ N(0, I)): ||w - beta_g||^2; the shrinkage strength, the global lambda and "
+            "each separate lambda are tuned on validation splits the size of the training splits")
+    m, lo, hi = vs["separate"]
+    return row("excess risk of ridge toward the pooled fit minus separate per-group ridge, smallest third of groups "
+               "(paired over seeds)", m, lo, hi, worst(*parts.values()), note)

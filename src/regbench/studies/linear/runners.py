@@ -392,5 +392,61 @@ def _pair_index(a: int, b: int) -> int:
     return int(np.flatnonzero((i == a) & (j == b))[0])
 
 
+# ---------------------------------------------------------------- L9
+GROUP_METHODS = ("separate", "global", "pooled", "shrink")
+
+
+def group_sizes(params: dict) -> np.ndarray:
+    """Training rows per group: geometric from min_size to max_size (same in every seed)."""
+    return np.unique(np.round(np.geomspace(params["min_size"], params["max_size"], params["n_groups"])).astype(int))
+
+
+def ridge_toward(X, y, lam, w0) -> np.ndarray:
+    """argmin ||y - X w||^2 / n + lam ||w - w0||^2, for every lam (rows): ridge on the residual of w0."""
+    return w0 + linear.ridge_path(X, y - X @ w0, lam)
+
+
+def groups(job) -> pd.DataFrame:
+    """L9: many groups of very different sizes, each with its own truth beta_g = beta + delta_g.
+
+    Per group, ridge fits with the group's own validation-tuned lambda (separate),
+    one lambda for every group tuned on the pooled validation error (global), one
+    pooled fit ignoring the groups (pooled), and ridge toward the pooled fit with
+    one strength tuned on the pooled validation error (shrink). X ~ N(0, I), so a
+    fit's excess risk is exactly ||w - beta_g||^2. The oracle lambda of a separate
+    fit is the grid value with the least excess risk: what "the per-group optimum"
+    means, known here because the truth is.
+    """
+    params = job.params
+    sizes, p, grid = group_sizes(params), params["p"], np.geomspace(1e-4, 1e2, params["n_lambdas"])
+    out = []
+    for i in range(params["seeds"]):
+        rng = job.rng(i)
+        beta = rng.standard_normal(p)
+        betas = beta + params["tau"] * rng.standard_normal((sizes.size, p))
+        draw = lambda n, b: (lambda X: (X, X @ b + params["sigma"] * rng.standard_normal(n)))(rng.standard_normal((n, p)))  # noqa: E731
+        train = [draw(n, b) for n, b in zip(sizes, betas)]
+        val = [draw(n, b) for n, b in zip(sizes, betas)]
+        sse = lambda W, g: ((val[g][1][None, :] - W @ val[g][0].T) ** 2).sum(axis=1)  # noqa: E731  per lambda
+        sep = [linear.ridge_path(*train[g], grid) for g in range(sizes.size)]            # [L, p] per group
+        Xp, yp = np.vstack([t[0] for t in train]), np.concatenate([t[1] for t in train])
+        pool_path = linear.ridge_path(Xp, yp, grid)
+        pooled = pool_path[int(np.argmin(sum(sse(pool_path, g) for g in range(sizes.size))))]
+        shr = [ridge_toward(*train[g], grid, pooled) for g in range(sizes.size)]
+        j_global = int(np.argmin(sum(sse(sep[g], g) for g in range(sizes.size))))
+        j_shrink = int(np.argmin(sum(sse(shr[g], g) for g in range(sizes.size))))
+        for g, n in enumerate(sizes):
+            risk = lambda w: float(((w - betas[g]) ** 2).sum())  # noqa: E731
+            j_sep = int(np.argmin(sse(sep[g], g)))
+            fits = {"separate": sep[g][j_sep], "global": sep[g][j_global], "pooled": pooled, "shrink": shr[g][j_shrink]}
+            base = dict(experiment="groups", seed=i, group=g, n_group=int(n))
+            out.append(_rows(**base, method=list(fits), metric="excess_risk", value=[risk(w) for w in fits.values()]))
+            oracle = grid[int(np.argmin(((sep[g] - betas[g]) ** 2).sum(axis=1)))]
+            out.append(_rows(**base, method=["separate", "global", "shrink", "separate"],
+                             metric=["lam", "lam", "lam", "oracle_lam"],
+                             value=[grid[j_sep], grid[j_global], grid[j_shrink], oracle]))
+    return pd.concat(out, ignore_index=True)
+
+
 RUNNERS = {f.__name__: f for f in (paths, orthonormal, conditioning, bayes_map, geometry, problem1, problem1_sweep,
-                                    failure_modes)}
+                                    failure_modes, groups)}
