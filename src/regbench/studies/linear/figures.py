@@ -278,13 +278,17 @@ GROUP_LABELS = {"separate": "separate fits (own lambda)", "global": "one global 
 GROUP_COLORS = {"separate": SEQ[3], "global": SEQ[1], "pooled": "#999999", "shrink": SEQ[0]}
 
 
+def _by_group_size(rows, transform=lambda v: v):
+    """Group sizes and the mean of transform(value) over seeds with its interval, per size (arrays)."""
+    out = [(n, *mean_ci(transform(g.value.to_numpy()))) for n, g in rows.groupby("n_group")]
+    return map(np.array, zip(*out))
+
+
 def groups(t, footer):
     df = t["groups"]
     fig, axes = new(ncols=2, width=5.0, height=4.2)
     ax = axes[0, 0]
-    o = select(df, "oracle_lam")
-    rows = [(n, *mean_ci(np.log10(g.value.to_numpy()))) for n, g in o.groupby("n_group")]
-    n, m, lo, hi = map(np.array, zip(*rows))
+    n, m, lo, hi = _by_group_size(select(df, "oracle_lam"), np.log10)
     ax.errorbar(n, 10 ** m, yerr=[10 ** m - 10 ** lo, 10 ** hi - 10 ** m], fmt="o-", color=SEQ[3], capsize=2)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -295,8 +299,7 @@ def groups(t, footer):
     ax = axes[0, 1]
     r = select(df, "excess_risk")
     for method, label in GROUP_LABELS.items():
-        rows = [(n, *mean_ci(g.value.to_numpy())) for n, g in r[r.method == method].groupby("n_group")]
-        n, m, lo, hi = map(np.array, zip(*rows))
+        n, m, lo, hi = _by_group_size(r[r.method == method])
         ax.errorbar(n, m, yerr=[m - lo, hi - m], fmt="o-", ms=3, color=GROUP_COLORS[method], label=label, capsize=2)
     ax.set_xscale("log")
     ax.set_yscale("log")
