@@ -1,7 +1,8 @@
-"""Penalties on linear models (claims L1-L8), float64, exact solvers: lasso, ridge
+"""Penalties on linear models (claims L1-L9), float64, exact solvers: lasso, ridge
 and elastic-net paths, KKT dead zone, soft thresholding, conditioning, MAP
 equivalences, L1-ball geometry, the document's Problem 1 design and its sweep,
-and the failure modes of reading a zero L1 weight as "useless"."""
+the failure modes of reading a zero L1 weight as "useless", and groups of very
+different sizes that need different regularization (L9)."""
 
 # Experiments that read their design's stored datasets (results/data/<design>.npz);
 # problem1_sweep redraws its design at every sweep cell instead.
