@@ -43,8 +43,9 @@ def test_full_run_produces_ledger_and_figures(run_a):
 
 
 def test_same_config_same_numbers(run_a, tmp_path, tiny_raw):
+    """A second checkout gives the same tables, ledger and figures, byte for byte."""
     wd = make_workdir(tmp_path, tiny_raw)
-    snakemake(wd, "--cores", "2", "results/claims.csv")
+    snakemake(wd, "--cores", "2")
     tables = sorted((run_a / "results/tables").glob("*.parquet"))
     assert len(tables) >= 20
     differ = []
@@ -55,6 +56,18 @@ def test_same_config_same_numbers(run_a, tmp_path, tiny_raw):
             differ.append(table.stem)
     assert not differ, f"tables that differ between two runs of the same config: {differ}"
     assert (run_a / "results/claims.csv").read_text() == (wd / "results/claims.csv").read_text()
+    assert (run_a / "results/claims.md").read_text() == (wd / "results/claims.md").read_text()
+    pngs = sorted(p.relative_to(run_a) for p in (run_a / "results/figures").rglob("*.png"))
+    assert len(pngs) >= 25
+    assert [p for p in pngs if (run_a / p).read_bytes() != (wd / p).read_bytes()] == []
+
+
+def test_results_copied_to_another_checkout_plan_nothing(run_a, tmp_path, tiny_raw):
+    """No absolute path decides a rerun: a finished results folder moved elsewhere is complete there."""
+    import shutil
+    wd = make_workdir(tmp_path, tiny_raw)
+    shutil.copytree(run_a / "results", wd / "results")  # copy2 keeps the modification times
+    assert jobs_planned(snakemake(wd, "-n", "--cores", "2")) == {}
 
 
 def jobs_planned(proc) -> dict:
@@ -70,7 +83,7 @@ def jobs_planned(proc) -> dict:
 def test_rerun_one_rule_reruns_only_downstream(run_a):
     assert jobs_planned(snakemake(run_a, "-n", "--cores", "2")) == {}
     planned = jobs_planned(snakemake(run_a, "-n", "--cores", "2", "-R", "aggregate"))
-    assert set(planned) == {"aggregate", "figure", "claims", "all"}
+    assert set(planned) == {"aggregate", "figure", "provenance", "claims", "all"}
     planned = jobs_planned(snakemake(run_a, "-n", "--cores", "2", "-R", "figure"))
     assert set(planned) == {"figure", "all"}
 

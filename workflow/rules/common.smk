@@ -6,6 +6,7 @@ from pathlib import Path
 import regbench.config as rbconfig
 from regbench import figures as rbfigures
 from regbench import jobs as rbjobs
+from regbench import ledger as rbledger
 from regbench import studies as rbstudies
 
 # Replace the raw config in place with the validated one (defaults filled):
@@ -28,6 +29,7 @@ def _config_name(path) -> str:
 
 
 CONFIG_NAME = ", ".join(_config_name(f) for f in workflow.configfiles) or "(none)"
+CLAIM_IDS = rbledger.document_ids(Path(workflow.basedir) / "CLAIMS.md")
 
 
 wildcard_constraints:

@@ -11,7 +11,7 @@ from regbench import ledger, provenance, studies  # noqa: E402
 
 sm = snakemake  # noqa: F821
 tables = {Path(f).stem: pd.read_parquet(f) for f in sm.input.tables}
-table = ledger.evaluate(tables, ledger.document_ids(sm.input.document))
+table = ledger.evaluate(tables, sm.params.ids)
 table.to_csv(sm.output.csv, index=False)
 meta = json.loads(Path(sm.input.metadata).read_text())
 text = ledger.to_markdown(table, "# regbench claims ledger\n\n" + sm.params.header + "\n\n" + provenance.to_markdown(meta))
