@@ -49,7 +49,7 @@ def test_L1_flips_when_ridge_shows_a_zero(tables):
 
 
 def test_L2_needs_small_kkt_violations(tables):
-    assert verdicts(tables)["L2"] == "supported"
+    assert verdicts(tables)["L2"] == "identity check"
     t = dict(tables)
     df = t["paths"].copy()
     df.loc[df.metric == "kkt", "value"] = 1e-3

@@ -57,6 +57,28 @@ def correlation(X, name: str, footer: str):
                        f"{(off > 0.5).sum() // 2} feature pairs with |r| > 0.5", footer)
 
 
+def calibration(table, footer: str):
+    """The verdict engine at each claim's operating point: false-verdict rate under a planted
+    null and power at twice the smallest effect of interest (regbench.verdict_sim)."""
+    t = table.dropna(subset=["false_rate"])
+    fig, axes = new(ncols=2, width=5.0, height=0.25 * max(len(t), 4) + 1.6)
+    y = np.arange(len(t))
+    for ax, col, bar, label in ((axes[0, 0], "false_rate", 0.05, "false-verdict rate under a planted null"),
+                                (axes[0, 1], "power", 0.80, "power at 2x the smallest effect of interest")):
+        over = t.false_rate > bar + 2 * t.false_rate_se if col == "false_rate" else t.power < bar
+        ax.barh(y, t[col], color=[SEQ[3] if o else SEQ[0] for o in over])
+        ax.axvline(bar, color="k", ls="--", lw=0.8)
+        ax.set_yticks(y, [f"{i} ({f}, {int(n)} seeds)" for i, f, n in zip(t.id, t.family, t.seeds)], fontsize=7)
+        ax.set_ylim(len(t) - 0.5, -0.5)
+        ax.set_xlim(0, 1 if col == "power" else max(0.1, t[col].max() * 1.2))
+        ax.set_xlabel(label)
+    bad = (t.false_rate > 0.05 + 2 * t.false_rate_se).sum()
+    weak = (t.power < 0.80).sum()
+    return finish(fig, f"Verdict engine on planted data at each claim's seeds and noise: false-verdict rate above 5% (beyond "
+                       f"simulation error) for {bad} of {len(t)} simulated claims; power at 2x the smallest effect of interest "
+                       f"below 80% for {weak} (red)", footer)
+
+
 @dataclasses.dataclass(frozen=True)
 class Figure:
     """A figure of the report: the experiment tables it reads, the function that

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from regbench import studies
-from regbench.verdicts import VERDICTS
+from regbench.verdicts import VERDICTS, row
 
 
 def document_ids(path) -> list[str]:
@@ -31,13 +31,12 @@ def evaluate(tables: dict[str, pd.DataFrame], ids=None) -> pd.DataFrame:
     for cid in sorted(set(registry) | set(ids or ()), key=_order):
         c = registry.get(cid)
         if c is None:
-            rows.append(dict(id=cid, claim="", statistic="", value=np.nan, lo=np.nan, hi=np.nan, verdict="not implemented",
-                             note="in CLAIMS.md, no rule yet", evidence=""))
+            rows.append(dict(id=cid, claim="", **row("", np.nan, np.nan, np.nan, "not implemented", "in CLAIMS.md, no rule yet"),
+                             evidence=""))
             continue
         missing = [e for e in c.needs if e not in tables]
         if missing:
-            out = dict(statistic="", value=np.nan, lo=np.nan, hi=np.nan, verdict="not run",
-                       note=f"experiment(s) not in this config: {', '.join(missing)}")
+            out = row("", np.nan, np.nan, np.nan, "not run", f"experiment(s) not in this config: {', '.join(missing)}")
         else:
             out = c.rule(tables)
         assert out["verdict"] in VERDICTS, out
@@ -60,16 +59,30 @@ def _fmt(x) -> str:
     return f"{x:.3g}"
 
 
+def _interval(r) -> str:
+    return f"{_fmt(r.value)} [{_fmt(r.lo)}, {_fmt(r.hi)}]" if not np.isnan(r.lo) else _fmt(r.value)
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def to_markdown(df: pd.DataFrame, header: str = "") -> str:
-    """The claims ledger as a markdown table, one row per claim ID."""
-    lines = [header, "", "| ID | Claim | Statistic | Value | Interval (95% over seeds unless the statistic says otherwise) | Verdict | Evidence | Note |",
-             "|---|---|---|---|---|---|---|---|"]
+    """The ledger for a reader: one short line per claim (what decides it, its value and
+    95% interval, the smallest effect of interest, the verdict), then a section per
+    claim with its wording, the evidence and the details."""
+    lines = [header, "", "| ID | Verdict | Value [95% interval] | Smallest effect of interest | Deciding statistic |",
+             "|---|---|---|---|---|"]
     for r in df.itertuples():
-        interval = f"[{_fmt(r.lo)}, {_fmt(r.hi)}]" if not np.isnan(r.lo) else ""
-        cells = [r.id, r.claim, r.statistic, _fmt(r.value), interval, f"**{r.verdict}**", r.evidence, r.note]
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        sesoi = _fmt(r.sesoi) if "sesoi" in df and not pd.isna(r.sesoi) else ""
+        lines.append("| " + " | ".join(_cell(c) for c in (r.id, f"**{r.verdict}**", _interval(r), sesoi, r.statistic)) + " |")
     counts = df.verdict.value_counts()
-    lines += ["", "Verdicts: " + ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICTS if counts.get(v, 0))]
+    lines += ["", "Verdicts: " + ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICTS if counts.get(v, 0)), "",
+              "## Details", ""]
+    for r in df.itertuples():
+        lines += [f"### {r.id}: {r.verdict}", "", f"*{r.claim}*" if r.claim else "", ""]
+        if r.evidence:
+            lines += [f"Evidence: `{r.evidence}`.", ""]
+        if r.note:
+            lines += [str(r.note), ""]
     return "\n".join(lines) + "\n"
-
-

@@ -1,51 +1,108 @@
-"""Intervals over seeds, verdict rules and selection stability."""
+"""Intervals and tests over seeds, multiplicity control, and selection stability.
+
+Why these intervals (measured, README "How far to trust an interval"): over 5-10
+seeds the percentile bootstrap covers the mean 85-91% of the time at a nominal 95%;
+the Student-t interval covers 95% for normal per-seed values and 94-96% for
+heavy-tailed ones at 5-30 seeds. Means of per-seed values (and paired
+differences, which are per-seed values too) therefore get t intervals; a
+statistic that is not a mean (a slope of per-seed optima, a ratio) gets a BCa
+bootstrap interval, whose coverage at few seeds is lower and stated with it.
+"""
 import numpy as np
+from scipy import stats as st
 
 LEVEL = 0.95
 
 
-def mean_ci(x, level: float = LEVEL, n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of per-seed values with a percentile-bootstrap interval over seeds.
+def _finite(x) -> np.ndarray:
+    x = np.asarray(x, dtype=float).ravel()
+    return x[np.isfinite(x)]
 
-    The resampling stream is fixed (seed 0) so the same results always give the
-    same interval. With one value the interval is that value.
+
+def mean_ci(x, level: float = LEVEL) -> tuple[float, float, float]:
+    """Mean of per-seed values with a Student-t interval over seeds.
+
+    Fewer than two values give no interval (NaN ends: a verdict on it reads
+    inconclusive), never a zero-width one; values that are all equal give the
+    zero-width interval their zero spread implies (exactness checks).
     """
-    x = np.asarray(x, dtype=float)
-    x = x[~np.isnan(x)]
+    x = _finite(x)
     if x.size == 0:
         return (np.nan, np.nan, np.nan)
-    if x.size == 1 or np.all(x == x[0]):
-        return (float(x.mean()), float(x.min()), float(x.max()))
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, (n_boot, x.size))].mean(axis=1)
-    a = (1 - level) / 2
-    return (float(x.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a)))
+    m = float(x.mean())
+    if x.size < 2:
+        return (m, np.nan, np.nan)
+    half = float(st.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return (m, m - half, m + half)
+
+
+def t_pvalue(x, threshold: float = 0.0, claimed: str = ">") -> float:
+    """One-sided p-value of a one-sample t test: H0 mean <= threshold (claimed ">") or >= (claimed "<")."""
+    x = _finite(x)
+    if x.size < 2:
+        return np.nan
+    sd = x.std(ddof=1)
+    if sd == 0:
+        return 0.0 if (x[0] > threshold if claimed == ">" else x[0] < threshold) else 1.0
+    t = (x.mean() - threshold) / (sd / np.sqrt(x.size))
+    return float(st.t.sf(t, x.size - 1) if claimed == ">" else st.t.cdf(t, x.size - 1))
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment: adjusted p-values controlling the family-wise error rate."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
 
 
 def boot_ci(stat, n: int, level: float = LEVEL, n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
-    """A statistic of n seeds with a percentile-bootstrap interval over seeds.
+    """A statistic of n seeds with a BCa bootstrap interval over seeds.
 
     stat(idx) computes the statistic on the seeds idx (an index array, with
-    repeats); replicates that come out nan are dropped. Fixed stream, like mean_ci.
+    repeats); replicates that come out NaN are dropped. Bias correction and
+    acceleration (jackknife) fix most of the percentile interval's skew; at 5-10
+    seeds its coverage is still below nominal (measured, README). Fixed stream:
+    the same results always give the same interval.
     """
     rng = np.random.default_rng(seed)
+    value = float(stat(np.arange(n)))
     boots = np.array([stat(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
     boots = boots[~np.isnan(boots)]
-    value = float(stat(np.arange(n)))
-    if boots.size == 0:
+    if boots.size == 0 or n < 2:
         return (value, np.nan, np.nan)
-    a = (1 - level) / 2
-    return (value, float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)))
+    if np.all(boots == boots[0]):
+        return (value, float(boots[0]), float(boots[0]))
+    z0 = st.norm.ppf(np.clip((np.sum(boots < value) + 0.5 * np.sum(boots == value)) / boots.size, 1e-6, 1 - 1e-6))
+    jack = np.array([stat(np.delete(np.arange(n), i)) for i in range(n)], dtype=float)
+    jack = jack[~np.isnan(jack)]
+    d = jack.mean() - jack
+    denom = 6 * (d @ d) ** 1.5
+    a = float((d ** 3).sum() / denom) if denom > 0 else 0.0
+    z = st.norm.ppf([0.5 - level / 2, 0.5 + level / 2])
+    q = st.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    lo, hi = np.quantile(boots, q)
+    return (value, float(lo), float(hi))
 
 
-def diff_ci(a, b, level: float = LEVEL, n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
-    """mean(a) - mean(b) for two independent groups of seeds, each resampled on its own."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    rng = np.random.default_rng(seed)
-    boots = (a[rng.integers(0, a.size, (n_boot, a.size))].mean(axis=1)
-             - b[rng.integers(0, b.size, (n_boot, b.size))].mean(axis=1))
-    q = (1 - level) / 2
-    return (float(a.mean() - b.mean()), float(np.quantile(boots, q)), float(np.quantile(boots, 1 - q)))
+def diff_ci(a, b, level: float = LEVEL) -> tuple[float, float, float]:
+    """mean(a) - mean(b) for two independent groups of seeds: Welch's t interval."""
+    a, b = _finite(a), _finite(b)
+    d = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return (d, np.nan, np.nan)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = np.sqrt(va + vb)
+    if se == 0:
+        return (d, d, d)
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(st.t.ppf(0.5 + level / 2, df) * se)
+    return (d, d - half, d + half)
 
 
 def verdict(lo: float, hi: float, threshold: float = 0.0, claimed: str = ">") -> str:

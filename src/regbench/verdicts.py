@@ -12,7 +12,10 @@ Verdicts:
                 its interval excludes the threshold / lies inside the range
   refuted       the interval lies on the other side / wholly outside the range
   conditional   supported in some regimes of a sweep and not in others
+  equivalent    the interval lies inside the smallest effect of interest around the
+                threshold: the effect, whatever its sign, is too small to matter
   inconclusive  the interval straddles the threshold or a range edge
+  identity check  a mathematical identity, checked numerically to a tolerance
   not run       the experiment is not in this config
   not implemented  the claim is in CLAIMS.md but has no rule yet
 
@@ -23,8 +26,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
-VERDICTS = ("supported", "refuted", "conditional", "inconclusive", "not run", "not implemented")
+from regbench.stats import LEVEL, holm, mean_ci, t_pvalue, verdict
+
+VERDICTS = ("supported", "refuted", "conditional", "equivalent", "inconclusive", "identity check", "not run",
+            "not implemented")
 
 
 @dataclass
@@ -51,9 +58,26 @@ def claim(id: str, text: str, needs, figure: str | None = None, table: str | Non
     return wrap
 
 
-def row(statistic: str, value, lo, hi, verdict: str, note: str = "") -> dict:
-    """What a rule returns: the statistic, its value and 95% interval, the verdict, a note."""
-    return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict, note=note)
+def row(statistic: str, value, lo, hi, verdict: str, note: str = "", sesoi: float | None = None,
+        family: str = "", n: int | None = None, sd: float | None = None, cells: int = 1) -> dict:
+    """What a rule returns: the statistic, its value and 95% interval, the verdict, a note;
+    and for the engine's calibration (regbench.verdict_sim): the smallest effect of
+    interest in the statistic's units, the rule family ('paired', 'regimes', or '' for
+    rules the simulation does not cover), the seed count, the per-seed sd of what
+    decides, and the number of cells (regimes) judged together."""
+    return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict, note=note,
+                sesoi=np.nan if sesoi is None else float(sesoi), family=family,
+                n=np.nan if n is None else int(n), sd=np.nan if sd is None else float(sd), cells=int(cells))
+
+
+def paired(x, claimed: str, sesoi: float, threshold: float = 0.0) -> dict:
+    """The interval and calibration fields of a rule decided by one set of per-seed values:
+    pass as row(statistic, **paired(x, "<", SESOI), note=...)."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    m, lo, hi = mean_ci(x)
+    return dict(value=m, lo=lo, hi=hi, verdict=decide(lo, hi, claimed, threshold, sesoi), sesoi=sesoi, family="paired",
+                n=x.size, sd=float(x.std(ddof=1)) if x.size > 1 else None)
 
 
 def within(lo: float, hi: float, a: float, b: float) -> str:
@@ -69,11 +93,13 @@ def within(lo: float, hi: float, a: float, b: float) -> str:
 
 
 def exact(errors, tol: float, gross: float) -> str:
-    """An exactness check over many cases: supported if every error is below tol,
-    refuted if every error exceeds gross (clearly wrong, not rounding), else inconclusive."""
+    """An exactness check of a mathematical identity over many cases: `identity check`
+    (not `supported`: an identity cannot fail, only its implementation can) if every
+    error is below tol, refuted if every error exceeds gross (clearly wrong, not
+    rounding), else inconclusive."""
     e = np.asarray(errors, dtype=float)
     if e.max() < tol:
-        return "supported"
+        return "identity check"
     if e.min() > gross:
         return "refuted"
     return "inconclusive"
@@ -82,6 +108,67 @@ def exact(errors, tol: float, gross: float) -> str:
 def pts(x) -> str:
     """A share as signed percentage points, one decimal."""
     return f"{100 * x:+.1f}"
+
+
+def decide(lo: float, hi: float, claimed: str = ">", threshold: float = 0.0, sesoi: float | None = None) -> str:
+    """One interval against the claim. `equivalent` when it lies strictly inside
+    threshold +- sesoi: whatever its sign, the effect is smaller than the smallest
+    effect of interest (two one-sided tests at the interval's level). Otherwise
+    supported / refuted when it excludes the threshold on the claimed / the other
+    side, else inconclusive (also for a missing interval)."""
+    if np.isnan(lo) or np.isnan(hi):
+        return "inconclusive"
+    if sesoi is not None and threshold - sesoi < lo and hi < threshold + sesoi:
+        return "equivalent"
+    return verdict(lo, hi, threshold, claimed)
+
+
+def regimes(cells: dict, claimed: str = ">", threshold: float = 0.0, sesoi: float | None = None,
+            alpha: float = 1 - LEVEL) -> tuple[dict, pd.DataFrame]:
+    """A claim measured in several regimes (sizes, rates, designs): each cell a
+    pd.Series of per-seed values indexed by seed.
+
+    Per cell, one-sided t tests on each side of the threshold; Holm's procedure
+    over all 2k of them keeps the family-wise error at alpha, so a cell counts as
+    holding (`supported`) or failing (`refuted`) only if it survives the
+    correction. The claim's verdict:
+      conditional  a holding cell and a failing cell both survive: positive
+                   evidence that the effect differs between regimes
+      otherwise    the pooled effect decides (decide() on each seed's mean over
+                   the cells it has: paired cells average within a seed, cells
+                   without shared seeds pool their values)
+    Returns (summary, per-cell table); summary holds value, lo, hi, verdict and the
+    calibration fields of row(), so a rule can return row(statistic, **summary, note=...).
+    """
+    names = list(cells)
+    other = "<" if claimed == ">" else ">"
+    k = len(names)
+    adj = holm([t_pvalue(cells[c], threshold, claimed) for c in names] + [t_pvalue(cells[c], threshold, other) for c in names])
+    rows = []
+    for i, c in enumerate(names):
+        m, lo, hi = mean_ci(cells[c])
+        v = ("supported" if adj[i] < alpha else "refuted" if adj[k + i] < alpha
+             else "equivalent" if decide(lo, hi, claimed, threshold, sesoi) == "equivalent" else "inconclusive")
+        rows.append(dict(cell=c, n=int(np.isfinite(np.asarray(cells[c], dtype=float)).sum()), mean=m, lo=lo, hi=hi,
+                         p_holm=adj[i], verdict=v))
+    table = pd.DataFrame(rows, columns=["cell", "n", "mean", "lo", "hi", "p_holm", "verdict"])
+    per_seed = pd.concat({c: pd.Series(cells[c], dtype=float) for c in names}, axis=1).mean(axis=1).dropna().to_numpy()
+    m, lo, hi = mean_ci(per_seed)
+    v = "conditional" if {"supported", "refuted"} <= set(table.verdict) else decide(lo, hi, claimed, threshold, sesoi)
+    summary = dict(value=m, lo=lo, hi=hi, verdict=v, sesoi=sesoi, family="regimes", n=per_seed.size,
+                   sd=float(per_seed.std(ddof=1)) if per_seed.size > 1 else None, cells=k)
+    return summary, table
+
+
+def where(table: pd.DataFrame, fmt=lambda v: f"{v:.3g}") -> str:
+    """'holds at a, b; fails at c; unclear at d' for a regimes() table."""
+    words = {"supported": "holds", "refuted": "fails", "equivalent": "negligible", "inconclusive": "unclear"}
+    parts = []
+    for v, word in words.items():
+        sub = table[table.verdict == v]
+        if len(sub):
+            parts.append(f"{word} at " + ", ".join(f"{c} ({fmt(m)})" for c, m in zip(sub.cell, sub["mean"])))
+    return "; ".join(parts)
 
 
 def across(verdicts) -> str:
@@ -100,8 +187,10 @@ def across(verdicts) -> str:
 
 
 def worst(*verdicts: str) -> str:
-    """Combine the verdicts of a claim's parts: any refuted part refutes it."""
-    for v in ("refuted", "inconclusive", "conditional"):
+    """Combine the verdicts of a claim's parts: the weakest decides, in the order refuted,
+    equivalent (a part too small to matter), inconclusive, conditional, supported
+    (an identity check counts as supported here)."""
+    for v in ("refuted", "equivalent", "inconclusive", "conditional"):
         if v in verdicts:
             return v
     return "supported"

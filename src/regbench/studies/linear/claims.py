@@ -1,8 +1,11 @@
-"""Verdict rules for the linear-penalty claims L1-L8 (see CLAIMS.md)."""
+"""Verdict rules for the linear-penalty claims L1-L9 (see CLAIMS.md).
+
+Every rule names its smallest effect of interest (SESOI) in the statistic's own
+units, with the reason; an interval inside +-SESOI reads `equivalent`."""
 import numpy as np
 import pandas as pd
 
-from regbench.verdicts import across, claim, exact, row, worst
+from regbench.verdicts import claim, decide, exact, paired, regimes, row, where, worst
 from regbench.stats import boot_ci, diff_ci, mean_ci, verdict
 from regbench.tables import select
 
@@ -17,6 +20,14 @@ GROSS = 1e-3
 NOISE_ZEROED = 0.9
 # "Roughly 1/3 of the weight each" read as: twin weight within 2x of the source's.
 EVEN_LOW, EVEN_HIGH = 0.5, 2.0
+# Smallest effects of interest, in each statistic's units:
+ZEROS_SESOI = 1.0        # exact zeros per solution: fewer than one zero coefficient is no sparsity
+SPREAD_SESOI = 0.1       # OLS/ridge coefficient-sd ratio: under 10% less spread is no cure
+SHARE_SESOI = 0.05       # shares of solutions / features: 5 points
+STABILITY_SESOI = 0.05   # Nogueira stability (0 = random, 1 = identical selections)
+GROUPING_SESOI = 0.02    # mean |w_source - w_twin| (true coefficients are 1): 2% of a coefficient
+MSE_SESOI = 0.01         # test MSE differences: 1% of the lasso's test MSE, below what anyone would act on
+RISK_SESOI = 0.05        # L9 excess risk differences: 5% of the separate fits' excess risk on small groups
 
 
 def _per_seed(df, metric, **eq):
@@ -33,14 +44,13 @@ def l1(t):
     all_zero_at_max = bool((nz[(nz.method == "lasso") & (nz.lam >= 1)].value == p).all())
     below = nz[(nz.method == "lasso") & (nz.lam < 1)]
     first_below = below[below.lam == below.lam.max()].value.max()
-    m, lo, hi = mean_ci(lasso_below - ridge)
-    v = verdict(lo, hi, 0, ">")
+    out = paired(lasso_below - ridge, ">", ZEROS_SESOI)
     if ridge.max() > 0 or not all_zero_at_max:
-        v = "refuted"
+        out["verdict"] = "refuted"
     note = (f"ridge exact zeros anywhere on the path: {int(nz[nz.method == 'ridge'].value.max())}; "
             f"lasso all {p} zero for every lambda >= lambda_max: {all_zero_at_max}; just below lambda_max at most "
             f"{int(first_below)} of {p} zero")
-    return row("exact zeros per solution below lambda_max, lasso minus ridge (mean over the path)", m, lo, hi, v, note)
+    return row("exact zeros per solution below lambda_max, lasso minus ridge (mean over the path)", **out, note=note)
 
 
 @claim("L2", "Dead zone: w_j = 0 exactly when |dg/dw_j| <= lambda (KKT of the lasso / elastic net)", ["paths"], figure="kkt")
@@ -82,11 +92,12 @@ def l4(t):
     ridge = wide(coef[(coef.method == "ridge") & (coef.lam == lam)])
     # mean over features of the sd across resamples, OLS over ridge, bootstrapped over resamples
     r, lo, hi = boot_ci(lambda i: ols[i].std(axis=0).mean() / ridge[i].std(axis=0).mean(), ols.shape[0])
-    parts = ["supported" if rel.max() < 1e-6 and shift < 1e-8 else "refuted", verdict(lo, hi, 1.0, ">")]
+    parts = ["supported" if rel.max() < 1e-6 and shift < 1e-8 else "refuted", decide(lo, hi, ">", 1.0, SPREAD_SESOI)]
     cond_ols = select(df, "cond_measured", method="ols").value.median()
     note = (f"cond(X'X/n + lambda I) matches (s_max+lambda)/(s_min+lambda) to {rel.max():.1e} (relative); every eigenvalue "
             f"moves by lambda to {shift:.1e}; median cond of X'X/n {cond_ols:.3g}; ratio at the weakest ridge lambda = {lam:g}")
-    return row("coefficient sd across resamples, OLS / ridge (near-collinear twins r = 0.99)", r, lo, hi, worst(*parts), note)
+    return row("coefficient sd across resamples, OLS / ridge (near-collinear twins r = 0.99; BCa over resamples)", r, lo, hi,
+               worst(*parts), note, sesoi=SPREAD_SESOI, n=ols.shape[0])
 
 
 @claim("L5", "L2 = Gaussian-prior MAP, L1 = Laplace-prior MAP", ["bayes_map"], table="bayes_map")
@@ -108,12 +119,13 @@ def l6(t):
     diff, lo, hi = diff_ci(hi_p, lo_p)
     ridge_any = hz[hz.method == "ridge"].value.max()
     on_axis = verdict(*mean_ci(lasso.value)[1:], 0, ">")
-    v = worst("supported" if ridge_any == 0 else "refuted", on_axis, verdict(lo, hi, 0, ">"))
+    v = worst("supported" if ridge_any == 0 else "refuted", on_axis, decide(lo, hi, ">", 0, SHARE_SESOI))
     frac = select(df, "frac_zero", method="lasso").groupby("p").value.mean()
     note = ("share of lasso solutions with a zero by p: " + ", ".join(f"p={p}: {lasso[lasso.p == p].value.mean():.2f}" for p in ps)
             + f"; share of zero coordinates: {frac.iloc[0]:.2f} -> {frac.iloc[-1]:.2f}; ridge solutions with a zero: {ridge_any:.0f}. "
             "Truth has no zeros: the zeros come from the ball. The L1 ball has 2p vertices, not 2^p as the document says")
-    return row(f"share of lasso solutions with an exact zero, p = {ps[-1]} minus p = {ps[0]} (matched constraint size)", diff, lo, hi, v, note)
+    return row(f"share of lasso solutions with an exact zero, p = {ps[-1]} minus p = {ps[0]} (matched constraint size; Welch)",
+               diff, lo, hi, v, note, sesoi=SHARE_SESOI, n=min(lo_p.size, hi_p.size))
 
 
 def _noise_zeroed(coef, method):
@@ -124,17 +136,15 @@ def _noise_zeroed(coef, method):
 @claim("L7a", "Problem 1: L1 zeroes the noise features (31-100)", ["problem1"], figure="problem1_selection")
 def l7a(t):
     z = _noise_zeroed(select(t["problem1"], "coef"), "lasso")
-    m, lo, hi = mean_ci(z)
-    return row("share of noise features zeroed by the lasso at the validation-chosen lambda", m, lo, hi, verdict(lo, hi, NOISE_ZEROED, ">"),
-                f"threshold {NOISE_ZEROED}: 'correctly set to zero' read as at least 90% of them; a prediction-tuned lambda is small and keeps noise")
+    return row("share of noise features zeroed by the lasso at the validation-chosen lambda",
+               **paired(z, ">", SHARE_SESOI, NOISE_ZEROED), note=f"threshold {NOISE_ZEROED}: 'correctly set to zero' read as at least 90% of them; a prediction-tuned lambda is small and keeps noise")
 
 
 @claim("L7b", "L1 picks arbitrarily and unstably inside correlated groups; elastic net is stable", ["problem1"], figure="problem1_selection")
 def l7b(t):
     st = select(t["problem1"], "stability_signal").pivot_table(index="seed", columns="method", values="value")
-    m, lo, hi = mean_ci(st["enet"] - st["lasso"])
-    return row("Nogueira stability over bootstrap resamples on features 1-30, elastic net minus lasso", m, lo, hi, verdict(lo, hi, 0, ">"),
-                f"lasso {st['lasso'].mean():.2f}, elastic net {st['enet'].mean():.2f} (1 = identical selections, 0 = random)")
+    return row("Nogueira stability over bootstrap resamples on features 1-30, elastic net minus lasso",
+               **paired(st["enet"] - st["lasso"], ">", STABILITY_SESOI), note=f"lasso {st['lasso'].mean():.2f}, elastic net {st['enet'].mean():.2f} (1 = identical selections, 0 = random)")
 
 
 def _twin_ratio(coef, method):
@@ -171,37 +181,43 @@ def l7d(t):
         tw = c[c.feature != c.block].merge(src, on=["seed", "block"])
         return (tw.value - tw.src).abs().groupby(tw.seed).mean()
 
-    m, lo, hi = mean_ci(gap("enet") - gap("lasso"))
-    v = worst(verdict(zn_lo, zn_hi, NOISE_ZEROED, ">"), verdict(lo, hi, 0, "<"))
-    return row("grouping: mean |w_source - w_twin|, elastic net minus lasso", m, lo, hi, v,
-                f"noise features zeroed by elastic net {zn_m:.2f} [{zn_lo:.2f}, {zn_hi:.2f}] (threshold {NOISE_ZEROED})")
+    out = paired(gap("enet") - gap("lasso"), "<", GROUPING_SESOI)
+    out["verdict"] = worst(decide(zn_lo, zn_hi, ">", NOISE_ZEROED, SHARE_SESOI), out["verdict"])
+    return row("grouping: mean |w_source - w_twin|, elastic net minus lasso", **out, note=
+               f"noise features zeroed by elastic net {zn_m:.2f} [{zn_lo:.2f}, {zn_hi:.2f}] (threshold {NOISE_ZEROED})")
 
 
-def _paired(df, a, b):
-    w = select(df, "test_mse").pivot_table(index="seed", columns="method", values="value")
-    return mean_ci(w[a] - w[b])
+def _diffs(df, a, b, keys=()):
+    """Per cell of `keys` (the base design when empty): per-seed test MSE of method a minus method b."""
+    w = select(df, "test_mse").pivot_table(index=[*keys, "seed"], columns="method", values="value")
+    d = (w[a] - w[b]).rename("d").reset_index()
+    if not keys:
+        return {"base design": d.set_index("seed").d}
+    return {",".join(f"{k}={v:g}" for k, v in zip(keys, cell if isinstance(cell, tuple) else (cell,))): g.set_index("seed").d
+            for cell, g in d.groupby(list(keys))}
 
 
 @claim("L7e", "Elastic net has the best out-of-sample error on the Problem 1 design", ["problem1"], figure="problem1_sweep")
 def l7e(t):
-    m, lo, hi = _paired(t["problem1"], "enet", "lasso")
-    m2, lo2, hi2 = _paired(t["problem1"], "enet", "ridge")
-    base = worst(verdict(lo, hi, 0, "<"), verdict(lo2, hi2, 0, "<"))
-    note = f"base design: enet - ridge {m2:.3g} [{lo2:.3g}, {hi2:.3g}]"
-    if "problem1_sweep" not in t:
-        return row("test MSE, elastic net minus lasso (paired over seeds)", m, lo, hi, base, note)
-    cells = sweep_outcomes(t["problem1_sweep"])
-    wins = cells[cells.outcome == "wins"]
-    loses = cells[cells.outcome == "loses"]
-    keys = [c for c in cells.columns if c not in ("outcome", "vs_lasso", "vs_ridge")]
-    label = lambda r: ",".join(f"{k}={r[k]:g}" for k in keys)  # noqa: E731
-    # the base design is one more regime beside the sweep's cells
-    as_verdict = {"wins": "supported", "loses": "refuted", "ties": "inconclusive"}
-    v = across([base] + [as_verdict[o] for o in cells.outcome])
-    note += (f"; sweep: enet best in {len(wins)}/{len(cells)} cells ({'; '.join(label(r) for _, r in wins.iterrows()) or 'none'}), "
-             f"worse than another method in {len(loses)} ({'; '.join(label(r) for _, r in loses.iterrows()) or 'none'}), tied elsewhere; "
-             f"verdict over the base design and every cell")
-    return row("test MSE, elastic net minus lasso (paired over seeds), base design", m, lo, hi, v, note)
+    base = t["problem1"]
+    sesoi = MSE_SESOI * select(base, "test_mse", method="lasso").value.mean()
+    sweep = t.get("problem1_sweep")
+    keys = [c for c in sweep.columns if c not in ("experiment", "seed", "method", "metric", "value")] if sweep is not None else []
+    res = {}
+    for other in ("lasso", "ridge"):
+        cells = _diffs(base, "enet", other)
+        if sweep is not None:  # the base design is one more regime beside the sweep's cells
+            cells |= _diffs(sweep, "enet", other, keys)
+        res[other] = regimes(cells, "<", 0.0, sesoi)
+    # "best" needs both comparisons (intersection-union): the weaker decides
+    out = dict(res["lasso"][0], verdict=worst(res["lasso"][0]["verdict"], res["ridge"][0]["verdict"]))
+    note = "; ".join(f"[vs {o}: {summary['verdict']}] enet minus {o}, pooled over {summary['cells']} regime(s) "
+                     f"{summary['value']:+.3g} [{summary['lo']:+.3g}, {summary['hi']:+.3g}]; per regime (Holm over regimes): "
+                     f"{where(table)}" for o, (summary, table) in res.items())
+    note += (f". Smallest effect of interest {sesoi:.3g} = {MSE_SESOI:.0%} of the lasso's test MSE; negative = elastic net "
+             "better")
+    return row("test MSE, elastic net minus lasso (paired over seeds), pooled over the base design and the sweep's cells",
+               **out, note=note)
 
 
 def sweep_outcomes(df: pd.DataFrame) -> pd.DataFrame:
@@ -224,7 +240,6 @@ def l8(t):
     z = select(df, "zeroed")
     informative = ["twin_a", "twin_b", "quadratic", "interaction_a", "interaction_b"]
     tuned = z[(z.setting == "tuned") & z.role.isin(informative)].groupby("seed").value.mean()
-    m, lo, hi = mean_ci(tuned)
     share = lambda s, roles: z[(z.setting == s) & z.role.isin(roles)].value.mean()  # noqa: E731
     kept = select(df, "kept").groupby("role").value.mean()
     fp_single = select(df, "false_pos", setting="tuned").value.mean()
@@ -237,7 +252,8 @@ def l8(t):
             f"{kept.get('quadratic', np.nan):.2f} and x3*x4 {kept.get('interaction', np.nan):.2f} of the time. Stability selection: "
             f"{tp_stab:.1f}/7 true linear features, {fp_stab:.2f} false selections (Meinshausen-Buhlmann bound {bound:.2f}) vs "
             f"{fp_single:.1f} for one tuned lasso")
-    return row("share of informative features (twins, x2, x3, x4) that the tuned lasso sets to zero", m, lo, hi, verdict(lo, hi, 0, ">"), note)
+    return row("share of informative features (twins, x2, x3, x4) that the tuned lasso sets to zero",
+               **paired(tuned, ">", SHARE_SESOI), note=note)
 
 
 # ---------------------------------------------------------------- L9
@@ -264,10 +280,13 @@ def group_gains(df: pd.DataFrame, other: str, small: bool = True) -> pd.Series:
 def l9(t):
     df = t["groups"]
     slope = mean_ci(group_trend(df))
-    vs = {o: mean_ci(group_gains(df, o)) for o in ("separate", "global")}
+    r = select(df, "excess_risk", method="separate")
+    sesoi = RISK_SESOI * r[r.n_group <= np.quantile(np.unique(r.n_group), SMALL_SHARE)].value.mean()
+    gains = {o: paired(group_gains(df, o), "<", sesoi) for o in ("separate", "global")}
+    vs = {o: (g["value"], g["lo"], g["hi"]) for o, g in gains.items()}
     big = {o: group_gains(df, o, small=False).mean() for o in ("separate", "global")}
-    parts = {"trend": verdict(slope[1], slope[2], 0, "<"),
-             **{f"beats {o}": verdict(lo, hi, 0, "<") for o, (_, lo, hi) in vs.items()}}
+    # the trend's SESOI: a slope of 0.1 (lambda changing 1.26x per 10x group size) is no real dependence
+    parts = {"trend": decide(slope[1], slope[2], "<", 0, 0.1), **{f"beats {o}": g["verdict"] for o, g in gains.items()}}
     sizes = np.unique(df.n_group)
     note = (f"[trend: {parts['trend']}] slope of log oracle lambda on log group size {slope[0]:.2f} "
             f"[{slope[1]:.2f}, {slope[2]:.2f}] (groups of {sizes.min()}-{sizes.max()} rows); "
@@ -275,6 +294,6 @@ def l9(t):
                         f"[{lo:+.3f}, {hi:+.3f}], on the larger groups {big[o]:+.3f}" for o, (m, lo, hi) in vs.items())
             + ". Excess risk is exact (X ~ N(0, I)): ||w - beta_g||^2; the shrinkage strength, the global lambda and "
             "each separate lambda are tuned on validation splits the size of the training splits")
-    m, lo, hi = vs["separate"]
     return row("excess risk of ridge toward the pooled fit minus separate per-group ridge, smallest third of groups "
-               "(paired over seeds)", m, lo, hi, worst(*parts.values()), note)
+               "(paired over seeds)", **dict(gains["separate"], verdict=worst(*parts.values())), note=note
+               + f"; smallest effect of interest {sesoi:.3g} = {RISK_SESOI:.0%} of the separate fits' excess risk there")

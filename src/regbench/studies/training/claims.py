@@ -2,12 +2,15 @@
 
 Every statistic is a paired difference across seeds (the arms of one seed share
 its data draw and, within an experiment, its initialization), with a
-percentile-bootstrap interval over seeds (regbench.stats.mean_ci).
+Student-t interval over seeds (regbench.stats.mean_ci) and a smallest effect of
+interest; claims read at several patiences are judged with Holm over them
+(regbench.verdicts.regimes).
 """
 import numpy as np
 import pandas as pd
 
-from regbench.verdicts import across, claim, row, worst
+from regbench.verdicts import claim, paired, regimes, row, worst
+from regbench.verdicts import where as by_regime
 from regbench.stats import boot_ci, mean_ci, verdict
 
 # N8: the document's "typically 5-20 epochs" of patience, read as these three values.
@@ -22,6 +25,11 @@ ADAMW, ADAM_L2, SGD = "adamw", "adam_l2", "sgd"
 # under-confident by construction. Both are reported.
 SMOOTHING, BASELINE = 0.1, 0.0
 CALIBRATION_SPLIT = "val"
+# Smallest effects of interest: a 1% change of the test loss (cross-entropy ~0.5-1.5
+# here) is below what anyone would act on; for calibration, 0.01 of ECE (one point
+# of confidence-accuracy mismatch) and 1 point of confident-but-wrong predictions.
+LOSS_SESOI_REL = 0.01
+ECE_SESOI = 0.01
 
 
 def _fmt_ci(m, lo, hi, digits=3):
@@ -57,8 +65,10 @@ def n8(t):
     gap_m, gap_lo, gap_hi = mean_ci(overfit_gap(df))
     stop_vs_end = {p: mean_ci(loss[(p, "best")] - end) for p in pats}
     restore = {p: mean_ci(loss[(p, "best")] - loss[(p, "last")]) for p in pats}
-    part_a = across(verdict(lo, hi, 0, "<") for _, lo, hi in stop_vs_end.values())
-    part_b = across(verdict(lo, hi, 0, "<") for _, lo, hi in restore.values())
+    sesoi = LOSS_SESOI_REL * float(end.mean())
+    sum_a, tab_a = regimes({f"p={p:g}": loss[(p, "best")] - end for p in pats}, "<", 0.0, sesoi)
+    sum_b, tab_b = regimes({f"p={p:g}": loss[(p, "best")] - loss[(p, "last")] for p in pats}, "<", 0.0, sesoi)
+    part_a, part_b = sum_a["verdict"], sum_b["verdict"]
     v = worst(part_a, part_b)
     if not pats:
         v = "inconclusive"
@@ -78,9 +88,11 @@ def n8(t):
              + (f"; it raises it at {', '.join(hurts)}" if hurts else "") + ". ")
     note = (where + f"Paired test-loss differences, restore minus train-to-the-end ({epochs} epochs): "
             + ", ".join(f"p={p:g}: {_fmt_ci(*stop_vs_end[p])}" for p in pats)
-            + f" ({part_a}); restore minus last weights at the same patience: "
+            + f" ({part_a}: {by_regime(tab_a)}); restore minus last weights at the same patience: "
             + ", ".join(f"p={p:g}: {_fmt_ci(*restore[p])}" for p in pats)
-            + f" ({part_b}). Test loss with restore / without, and epochs trained, by patience: {per_p}. "
+            + f" ({part_b}: {by_regime(tab_b)}). Smallest effect of interest {sesoi:.3g} = {LOSS_SESOI_REL:.0%} of the "
+            "train-to-the-end test loss; per-patience verdicts Holm-corrected. "
+            f"Test loss with restore / without, and epochs trained, by patience: {per_p}. "
             f"The run {'overfits' if gap_lo > 0 else 'does not clearly overfit'}: final minus best validation loss "
             f"{_fmt_ci(gap_m, gap_lo, gap_hi)}. Best test epoch "
             f"{df[df.metric == 'oracle_epoch'].value.mean():.1f} vs best validation epoch "
@@ -89,7 +101,7 @@ def n8(t):
             f"one recorded run per seed")
     stat = (f"test loss, early stopping with restore minus training all {epochs} epochs (paired), the least favourable "
             f"patience of {', '.join(f'{p:g}' for p in pats)} (p = {worst_p:g})")
-    return row(stat, m, lo, hi, v, note)
+    return row(stat, m, lo, hi, v, note, sesoi=sesoi, family="regimes", n=sum_a["n"], sd=sum_a["sd"], cells=sum_a["cells"])
 
 
 # ---------------------------------------------------------------- N12
@@ -159,7 +171,7 @@ def n12(t):
     best = best_of_grid(df)
     per = best.pivot_table(index="seed", columns="optimizer", values="test_loss")
     acc = best.pivot_table(index="seed", columns="optimizer", values="test_accuracy")
-    m, lo, hi = mean_ci(per[ADAMW] - per[ADAM_L2])
+    decided = paired(per[ADAMW] - per[ADAM_L2], "<", LOSS_SESOI_REL * float(per[ADAM_L2].mean()))
     am, alo, ahi = mean_ci(acc[ADAMW] - acc[ADAM_L2])
     parts, slopes = [], {}
     for o in sorted(opts):
@@ -179,7 +191,8 @@ def n12(t):
             f"(decoupled decay not multiplied by lr) AdamW's slope is 1 higher, {slopes[ADAMW][0] + 1:.2f}. Both optimizers decay "
             "every parameter, as torch does. A small MLP without normalization, constant learning rate, fixed epochs")
     return row("best-of-grid test loss (lr x decay chosen on validation, per seed), AdamW minus Adam+L2 (paired)",
-                m, lo, hi, verdict(lo, hi, 0, "<"), note)
+               **decided, note=note + f". Smallest effect of interest {decided['sesoi']:.3g} = {LOSS_SESOI_REL:.0%} of Adam+L2's "
+               "test loss")
 
 
 # ---------------------------------------------------------------- N13
@@ -198,9 +211,11 @@ def n13(t):
         return row("ECE, smoothing 0.1 minus none", np.nan, np.nan, np.nan, "inconclusive",
                     f"needs smoothings {BASELINE} and {SMOOTHING} in the config")
     d = lambda metric, split_w=w: split_w[metric][SMOOTHING] - split_w[metric][BASELINE]  # noqa: E731
-    ece = mean_ci(d("ece"))
-    cw = mean_ci(d("confident_wrong_rate"))
-    v = worst(verdict(ece[1], ece[2], 0, "<"), verdict(cw[1], cw[2], 0, "<"))
+    decided = paired(d("ece"), "<", ECE_SESOI)
+    ece = (decided["value"], decided["lo"], decided["hi"])
+    cw_part = paired(d("confident_wrong_rate"), "<", ECE_SESOI)
+    cw = (cw_part["value"], cw_part["lo"], cw_part["hi"])
+    v = worst(decided["verdict"], cw_part["verdict"])
     test = smoothing_table(df, "test")
     others = ", ".join(f"{s:g}: ECE {w['ece'][s].mean():.3f}, confidence - accuracy {w['overconfidence'][s].mean():+.3f}, "
                        f"confident-wrong {w['confident_wrong_rate'][s].mean():.3f}, accuracy {w['accuracy'][s].mean():.3f}"
@@ -210,4 +225,4 @@ def n13(t):
             f"NLL {_fmt_ci(*mean_ci(d('nll')))}. By smoothing: {others}. On the clean-label test split: ECE "
             f"{_fmt_ci(*mean_ci(d('ece', test)))}, accuracy {_fmt_ci(*mean_ci(d('accuracy', test)))}. ECE with "
             f"{int(df[df.metric == 'bin_count'].bin.max()) + 1} equal-width bins")
-    return row(f"ECE ({CALIBRATION_SPLIT} split), label smoothing 0.1 minus none (paired)", *ece, v, note)
+    return row(f"ECE ({CALIBRATION_SPLIT} split), label smoothing 0.1 minus none (paired)", **dict(decided, verdict=v), note=note)
