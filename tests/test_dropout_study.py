@@ -20,7 +20,7 @@ torch.set_num_threads(1)
 TINY = {
     "dropout_expectation": {"seeds": 2, "rates": [0.3, 0.7], "rows": 16, "width": 32, "n_masks": 300},
     "dropout_mc": {"seeds": 2, "n_train": 60, "rates": [0.2, 0.5], "hidden": [16], "epochs": 4, "eval_every": 2,
-                   "mc_samples": 6},
+                   "mc_samples": 6, "mc_rows": 150},
     "dropout_rates": {"seeds": 2, "hidden_rates": [0.0, 0.5], "input_rates": [0.0, 0.2], "hidden": [16], "steps": 6,
                       "min_epochs": 2, "evals": 2, "sweep": {"n_train": [40, 80]}, "chunk_size": 1},
 }

@@ -1,9 +1,11 @@
 """Verdict rules for the dropout claims N1-N4 (see CLAIMS.md).
 
-Regime-wise verdicts are combined with regbench.claims.across: supported only
-where every regime supports the claim; conditional where some regimes support
-it and the others do not (the note says which); refuted where some refute and
-none support; otherwise inconclusive.
+Claims read over several hidden rates (N2, N4) are judged with
+regbench.verdicts.regimes: per-seed values per rate, Holm over the rates, the
+pooled effect unless one rate holds and another fails (conditional). N4's three
+parts are ledger rows of their own (N4a spread, N4b NLL, N4c calibration); N4
+combines them, the weakest deciding. N3's best-rate ranges still use `across`
+over per-size range verdicts (a bootstrap interval of an argmin, not a mean).
 """
 import math
 
@@ -11,7 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from regbench.verdicts import across, claim, row, within, worst
+from regbench.verdicts import across, claim, regimes, row, within, worst
+from regbench.verdicts import where as by_rate
 from regbench.stats import mean_ci, verdict
 
 # N1. A correct implementation gives standard-normal z-scores, so |z| > 3 in
@@ -40,6 +43,11 @@ N_BOOT = 2000
 # N4. Spread "usable" to flag inputs far from the training data: better than
 # chance at telling them apart (AUROC > 0.5).
 AUROC_CHANCE = 0.5
+# Smallest effects of interest: 0.02 of AUROC above chance; NLL and ECE changes of 0.005
+# (half a point of calibration error; NLL ~0.9 here, so about 0.5%).
+AUROC_SESOI = 0.02
+NLL_SESOI = 0.005
+ECE_SESOI = 0.005
 
 
 def _g(x: float) -> str:
@@ -123,8 +131,9 @@ def n2(t):
     ood = ensemble_ratios(df, "ood")
     rates = sorted(w.rate.unique())
     res = {r: mean_ci(w[w.rate == r].ratio) for r in rates}
-    parts = {r: verdict(lo, hi, RATIO_MAX, "<") for r, (_, lo, hi) in res.items()}
-    v = across(parts.values())
+    # the threshold is itself the claim's tolerance: no band of indifference around it
+    summary, table = regimes({f"p={r:g}": w[w.rate == r].set_index("seed").ratio for r in rates}, "<", RATIO_MAX)
+    parts = dict(zip(rates, table.verdict))
     nll = _paired_diff(df, "test", "noisy", "nll")
     agree = df[(df.metric == "agree") & (df.split == "test")].groupby("rate").value.mean()
     note = ("gap/spread on test inputs by hidden rate: "
@@ -135,9 +144,8 @@ def n2(t):
             + "). Test NLL det - MC: " + "; ".join(f"p={r:g}: {nll[r][0]:+.4f} [{nll[r][1]:+.4f}, {nll[r][2]:+.4f}]" for r in rates)
             + "; argmax agreement " + ", ".join(f"{agree[r]:.3f}" for r in rates)
             + ". gap = |p_det - p_ens| (MC error removed), spread = rms |p_mask - p_ens| over masks")
-    top = rates[-1]
-    return row(f"gap / spread of class probabilities, weight-scaled pass vs mean of sampled masks (test inputs, hidden rate {top:g})",
-                res[top][0], res[top][1], res[top][2], v, note)
+    return row("gap / spread of class probabilities, weight-scaled pass vs mean of sampled masks (test inputs), pooled over "
+               "hidden rates", **summary, note=note + "; per rate: Holm over rates")
 
 
 # ---------------------------------------------------------------- N3
@@ -213,6 +221,46 @@ def per_model(df: pd.DataFrame, split: str, metric: str, labels: str = "") -> pd
     return s.pivot_table(index="seed", columns="rate", values="value")
 
 
+def n4_parts(df: pd.DataFrame) -> dict:
+    """N4's three parts, each judged over the hidden rates: name -> (summary, per-rate table)."""
+    auroc = per_model(df, "test_vs_ood", "auroc_mi")
+    rates = sorted(auroc.columns)
+    nll, ece = (_per_seed_diff(df, "test", "noisy", m) for m in ("nll", "ece"))
+    return {"spread": regimes({f"p={r:g}": auroc[r] for r in rates}, ">", AUROC_CHANCE, AUROC_SESOI),
+            "nll": regimes({f"p={r:g}": nll[r] for r in rates}, ">", 0.0, NLL_SESOI),
+            "ece": regimes({f"p={r:g}": ece[r] for r in rates}, ">", 0.0, ECE_SESOI)}
+
+
+def _per_seed_diff(df, split, labels, metric) -> dict:
+    """Per rate: per-seed det minus MC of a metric (positive = MC better)."""
+    s = df[(df.split == split) & (df.labels == labels)]
+    return {rate: (w := g.pivot_table(index="seed", columns="metric", values="value"))[f"{metric}_det"] - w[f"{metric}_mc"]
+            for rate, g in s.groupby("rate")}
+
+
+N4_PARTS = {"spread": ("N4a", "MC dropout's spread (mutual information) is larger far from the training data than near it",
+                       "AUROC of MC-dropout mutual information, out-of-distribution vs test inputs, pooled over hidden rates "
+                       "(chance 0.5)"),
+            "nll": ("N4b", "MC dropout's predictions have lower NLL than one deterministic pass",
+                    "test NLL, deterministic minus MC average (positive = MC better), pooled over hidden rates"),
+            "ece": ("N4c", "MC dropout's predictions are better calibrated than one deterministic pass",
+                    "test ECE, deterministic minus MC average (positive = MC better), pooled over hidden rates")}
+
+
+def _n4_part(name):
+    cid, text, statistic = N4_PARTS[name]
+
+    @claim(cid, text, ["dropout_mc"], figure="dropout_uncertainty")
+    def rule(t):
+        summary, table = n4_parts(t["dropout_mc"])[name]
+        return row(statistic, **summary, note=f"by hidden rate (Holm over rates): {by_rate(table)}")
+    return rule
+
+
+for _name in N4_PARTS:
+    _n4_part(_name)
+
+
 @claim("N4", "MC dropout gives usable uncertainty: larger spread far from the training data, better NLL/calibration than one deterministic pass",
        ["dropout_mc"], figure="dropout_uncertainty")
 def n4(t):
@@ -238,13 +286,13 @@ def n4(t):
                      f"NLL det-MC {nll[r][0]:+.4f} [{nll[r][1]:+.4f}, {nll[r][2]:+.4f}] {vn}; "
                      f"ECE det-MC {ece[r][0]:+.4f} [{ece[r][1]:+.4f}, {ece[r][2]:+.4f}] {ve} "
                      f"(clean labels {ece_clean[r][0]:+.4f})")
-    v = worst(*(across(vs) for vs in parts.values()))
-    mid = min(rates, key=lambda r: abs(r - 0.5))
-    m, lo, hi = mean_ci(auroc[mid])
+    judged = n4_parts(df)
+    v = worst(*(summary["verdict"] for summary, _ in judged.values()))
     note = ("; ".join(notes) + ". Predictive entropy as the OOD score: AUROC deterministic "
             + ", ".join(f"{ent_det[r]:.2f}" for r in rates) + ", MC " + ", ".join(f"{ent_mc[r]:.2f}" for r in rates)
             + " (below 0.5: the far inputs look MORE certain); only the mutual-information part of MC dropout rises off the "
               "data. OOD = test inputs x the teacher's ood_scale. NLL/ECE on test rows with the training label noise; "
-              "each part (spread, NLL, ECE) is combined across rates, then the weakest part decides")
-    return row(f"AUROC of MC-dropout mutual information for out-of-distribution vs test inputs (hidden rate {mid:g})",
-                m, lo, hi, v, note)
+              "each part (spread N4a, NLL N4b, ECE N4c) is judged over the rates in its own row; the weakest part decides: "
+            + ", ".join(f"{N4_PARTS[k][0]} {summary['verdict']}" for k, (summary, _) in judged.items()))
+    return row("the weakest of N4a (spread), N4b (NLL), N4c (calibration); shown: N4a's pooled AUROC",
+               **dict(judged["spread"][0], verdict=v), note=note)
