@@ -375,6 +375,8 @@ def rates_at_size(job, n_train: int) -> pd.DataFrame:
             ("best_val", "epoch"): int(keeper.epoch[k]), ("final", "test_loss"): final_test["loss"][k],
             ("final", "test_accuracy"): final_test["accuracy"][k], ("final", "train_loss"): h.loc[final, ("train", "loss")],
             ("final", "val_rise"): h.loc[final, ("val", "loss")] - val.min(), ("final", "epoch"): final,
+            # validation losses: the best rate is chosen on these, never on the test loss it reports
+            ("best_val", "val_loss"): val.min(), ("final", "val_loss"): h.loc[final, ("val", "loss")],
         }
         for layer, rate in arms[pair]:
             base = dict(experiment="dropout_rates", n_train=n_train, layer=layer, rate=rate, seed=s)
