@@ -71,7 +71,7 @@ def to_markdown(df: pd.DataFrame, header: str = "") -> str:
     """The ledger for a reader: one short line per claim (what decides it, its value and
     95% interval, the smallest effect of interest, the verdict), then a section per
     claim with its wording, the evidence and the details."""
-    lines = [header, "", "| ID | Verdict | Value [95% interval] | Smallest effect of interest | Deciding statistic |",
+    lines = [header, "", "| ID | Verdict | Value [95% interval] | Smallest effect of interest (or tolerance) | Deciding statistic |",
              "|---|---|---|---|---|"]
     for r in df.itertuples():
         sesoi = _fmt(r.sesoi) if "sesoi" in df and not pd.isna(r.sesoi) else ""

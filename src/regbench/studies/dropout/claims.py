@@ -99,7 +99,8 @@ def n1(t):
               f"the check has power. {int(stat('standard', 'n_exact', np.sum))} zero activations (standard) match exactly "
               "and are not counted. Standard and inverted differ only by the constant 1/(1-p): both test E[mask] = 1-p")
     return row("share of unit-checks whose Monte Carlo train-mode mean is > 3 standard errors from the inference output "
-                "(standard, inverted, Problem 2a/b code, engine; all rates and seeds pooled; interval: exact binomial)", m, lo, hi, v, note)
+               "(standard, inverted, Problem 2a/b code, engine; all rates and seeds pooled; interval: exact binomial)", m, lo, hi, v, note,
+               sesoi=SHARE_TOL)
 
 
 # ---------------------------------------------------------------- N2
@@ -222,8 +223,8 @@ def n3(t):
             "a pick on the grid's edge is named. Test loss = cross-entropy on "
             "held-out rows with the training label noise; best_val = at each model's lowest validation loss; final = after "
             "the fixed step budget (no early stopping)")
-    return row(f"best hidden dropout rate (lowest mean test loss at the best-validation epoch), n_train = {sizes[0]}",
-                r0.best, r0.lo, r0.hi, v, note)
+    return row(f"best hidden dropout rate (lowest mean validation loss at the best-validation epoch), n_train = {sizes[0]}",
+               r0.best, r0.lo, r0.hi, v, note, sesoi=HIDDEN_RANGE[1] - HIDDEN_RANGE[0])
 
 
 # ---------------------------------------------------------------- N4

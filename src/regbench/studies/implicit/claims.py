@@ -139,7 +139,7 @@ def n9(t):
             f"Best-risk ratio GD/ridge {bm:.3f} [{blo:.3f}, {bhi:.3f}]. Thresholds: slope within {SLOPE_TOL:g} of 1, ratio "
             f"within a factor {RATIO_FACTOR:g}")
     return row("log-log slope of the closest ridge lambda on 1/(eta T), early + within-spectrum stopping times (claim: 1)",
-                m, lo, hi, v, note)
+               m, lo, hi, v, note, sesoi=SLOPE_TOL)
 
 
 # ---------------------------------------------------------------- N10
@@ -159,7 +159,7 @@ def n10(t):
             f"lambda vs lambda/2 trap) moves the trajectory by {half.min():.2g}-{half.max():.2g} of max|w|; decaying after the "
             f"step instead of before differs by lr^2 lambda grad per step: {after.min():.1e}-{after.max():.1e} of max|w|")
     return row("max |w_L2 - w_weight_decay| (and vs decay by hand) over every step and coordinate / max|w|; interval: range over seeds",
-                float(d.max()), float(d.min()), float(d.max()), v, note)
+               float(d.max()), float(d.min()), float(d.max()), v, note, sesoi=ROUNDING_TOL)
 
 
 # ---------------------------------------------------------------- N11
@@ -193,7 +193,7 @@ def n11(t):
             f"Under Adam+L2 the gradient includes lambda*w, so a large weight raises its own v only where lambda|w| is comparable "
             f"with the data gradient. This is the per-step pull; at a full-batch fixed point Adam+L2 is plain ridge")
     return row("log-log slope of the per-step decay pull (decay update / w) on sqrt(v_hat), Adam+L2 (claim: -1)",
-                m, lo, hi, worst(v_adam, v_adamw, v_mom), note)
+               m, lo, hi, worst(v_adam, v_adamw, v_mom), note, sesoi=ADAM_SLOPE_TOL)
 
 
 # ---------------------------------------------------------------- N15

@@ -68,7 +68,7 @@ def l2(t):
             f"ones |ratio - 1| <= {np.abs(ratio[~zero] - 1).max():.1e}; {zero.sum()} zero and {(~zero).sum()} non-zero "
             f"coefficients checked; threshold {KKT_TOL:g} of lambda_max")
     return row("max KKT violation / lambda_max over every coefficient on every path (lasso, enet 0.5); interval: range over seeds",
-               k.max(), k.min(), k.max(), v, note)
+               k.max(), k.min(), k.max(), v, note, sesoi=KKT_TOL)
 
 
 @claim("L3", "Soft thresholding is the lasso solution for an orthonormal design", ["orthonormal"], table="orthonormal")
@@ -76,7 +76,7 @@ def l3(t):
     d = _per_seed(t["orthonormal"], "max_abs_diff").max()
     v = exact(d, CLOSED_FORM_TOL, GROSS)
     return row("max |solver - soft_threshold(X'y/n, lambda)| (lasso; enet with its 1/(1+lambda(1-a)) factor); interval: range over seeds", d.max(), d.min(), d.max(), v,
-                f"threshold {CLOSED_FORM_TOL:g}")
+               f"threshold {CLOSED_FORM_TOL:g}", sesoi=CLOSED_FORM_TOL)
 
 
 @claim("L4", "Ridge adds lambda to every eigenvalue of X'X and cures ill-conditioning", ["conditioning"], figure="conditioning")
@@ -106,7 +106,7 @@ def l5(t):
     v = exact(d, MAP_TOL, GROSS)
     return row("max relative |MAP (L-BFGS-B on the log posterior) - penalized fit| over priors and seeds; interval: range over seeds", d.max(), d.min(), d.max(), v,
                 "matching strength with the 1/(2n) loss: lambda = sigma^2/(n tau^2) (Gaussian sd tau), sigma^2/(n b) (Laplace scale b); "
-                "the document's N(0, 1/lambda) holds for the unscaled loss ||r||^2/(2 sigma^2)")
+               "the document's N(0, 1/lambda) holds for the unscaled loss ||r||^2/(2 sigma^2)", sesoi=MAP_TOL)
 
 
 @claim("L6", "L1 solutions sit on the axes (diamond corners), more so as dimension grows", ["geometry"], figure="geometry")
@@ -166,7 +166,7 @@ def l7c(t):
     v = worst("supported" if ridge_zeros == 0 else "refuted", even)
     return row("ridge: mean |twin weight| / |source weight| within a correlated group (1 = even)", m, lo, hi, v,
                 f"ridge exact zeros: {ridge_zeros}; 'even' read as a ratio within [{EVEN_LOW}, {EVEN_HIGH}]. Here only the source "
-                "carries signal; a twin is a noisy copy, so ridge gives it less")
+               "carries signal; a twin is a noisy copy, so ridge gives it less", sesoi=EVEN_LOW)
 
 
 @claim("L7d", "Elastic net zeroes noise yet keeps correlated features as a group", ["problem1"], figure="problem1_selection")
