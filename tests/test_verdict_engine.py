@@ -108,3 +108,14 @@ def test_L7e_reaches_its_verdicts_with_realistic_tables():
     assert rule({"problem1": _problem1(0.0, n=3, sd=1.0)})["verdict"] == "inconclusive"
     out = rule({"problem1": _problem1(-0.5)})
     assert out["sesoi"] == pytest.approx(0.01 * 11, rel=0.1) and out["family"] == "regimes"
+
+
+def test_replicate_agreement_counts_matching_verdicts():
+    from regbench import replicates
+    a = pd.DataFrame({"id": ["L1", "N8"], "verdict": ["supported", "conditional"]})
+    b = pd.DataFrame({"id": ["L1", "N8"], "verdict": ["supported", "refuted"]})
+    c = pd.DataFrame({"id": ["L1", "N8"], "verdict": ["supported", "refuted"]})
+    t = replicates.agreement({"s1": a, "s2": b, "s3": c}).set_index("id")
+    assert t.loc["L1", "agreement"] == 1.0 and t.loc["N8", "modal"] == "refuted"
+    assert t.loc["N8", "agreement"] == pytest.approx(2 / 3)
+    assert "1 of 2 claims (L1)" in replicates.to_markdown(t.reset_index())
