@@ -26,15 +26,22 @@ def new(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 4.2,
 
 
 def finish(fig, title: str, footer: str):
-    """Title (the finding) on top, provenance (config, seeds) at the bottom."""
+    """Title (the finding) on top, provenance (config, seeds) at the bottom, panels in between.
+
+    The space the title and footer take is measured after drawing, not guessed from a
+    line count, so neither leaves a blank band nor runs into a panel."""
     width = fig.get_size_inches()[0]
     title = "\n".join(textwrap.wrap(title, int(width * 10.5)))
     footer = "\n".join(textwrap.wrap(footer, int(width * 19)))
-    n_title, n_foot = title.count("\n") + 1, footer.count("\n") + 1
-    height = fig.get_size_inches()[1]
-    fig.suptitle(title, fontsize=11, fontweight="bold")
-    fig.text(0.01, 0.005, footer, fontsize=7, color="#444444", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.2 * n_foot / height, 1, 1 - 0.22 * n_title / height))
+    top = fig.suptitle(title, fontsize=11, fontweight="bold", y=0.995, va="top")
+    foot = fig.text(0.01, 0.005, footer, fontsize=7, color="#444444", ha="left", va="bottom")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    to_fig = fig.transFigure.inverted()
+    title_bottom = to_fig.transform(top.get_window_extent(r))[0, 1]
+    footer_top = to_fig.transform(foot.get_window_extent(r))[1, 1]
+    pad = 0.08 / fig.get_size_inches()[1]  # 0.08 inch between the panels and the title or footer
+    fig.tight_layout(rect=(0, footer_top + pad, 1, title_bottom - pad))
     return fig
 
 

@@ -108,7 +108,7 @@ def regularization(t, footer):
                 st = s.groupby("n_train")[col].apply(lambda v: pd.Series(mean_ci(v.to_numpy()), index=["m", "lo", "hi"])).unstack()
                 ax.errorbar(st.index * (1 + 0.02 * (i - len(show) / 2)), st.m, yerr=[st.m - st.lo, st.hi - st.m],
                             label=_label(df, arm), **style)
-        axes[0, j].set_ylabel("train accuracy - test accuracy (fraction; train images un-augmented)")
+        axes[0, j].set_ylabel("train - test accuracy\n(train images un-augmented)")
         axes[1, j].set_ylabel("test NLL (nats per image)")
         axes[0, j].set_title(f"{ds}: generalization gap" + (" (wide-nuisance test)" if ds == "shapes" else ""))
         axes[1, j].set_title(f"{ds}: test negative log-likelihood")
@@ -151,7 +151,7 @@ def examples(t, footer):
                 for sp in ax.spines.values():
                     sp.set_visible(False)
                 if e == 0:
-                    ax.set_ylabel(arm, fontsize=7)
+                    ax.set_ylabel(arm, fontsize=7, rotation=0, ha="right", va="center")
     names = ", ".join(f"{i} {c}" for i, c in enumerate(SHAPE_CLASSES))
     return finish(fig, "Training images under each augmentation, label or soft-label weights above each image "
                        f"({', '.join(datasets)}; seed 0" + (f"; shapes classes: {names})" if "shapes" in datasets else ")"),

@@ -146,7 +146,7 @@ def uncertainty(t, footer):
     ax.axhline(0.5, color="k", ls=":", lw=0.8)
     ax.set_ylim(0, 1)
     ax.set_xlabel("hidden dropout rate p")
-    ax.set_ylabel("AUROC, out-of-distribution vs test (0.5 = chance)")
+    ax.set_ylabel("AUROC, far vs near inputs\n(0.5 = chance)")
     ax.legend(fontsize=6.5)
     ax.set_title("which score flags inputs far from the data")
     ax = axes[0, 2]

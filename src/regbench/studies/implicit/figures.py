@@ -109,7 +109,7 @@ def sgd_l2_decay(t, footer):
     ax.set_yscale("log")
     ax.set_ylim(FLOOR / 2, 1)
     ax.set_xticks(range(len(SGD_PAIRS)), [lab for _, lab in SGD_PAIRS], fontsize=7.5)
-    ax.set_ylabel("max |w_a - w_b| over steps and weights / max|w|")
+    ax.set_ylabel("max |w_a - w_b| / max |w|\n(over steps and weights)")
     ax.set_title("SGD trajectories on the same minibatches (dots: seeds)")
     ax.legend(fontsize=7, loc="center left")
     same = df[df.metric.isin([m for m, _ in SGD_PAIRS[:3]])].value.max()

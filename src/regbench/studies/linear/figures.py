@@ -36,7 +36,7 @@ def paths(t, footer):
     ax.invert_xaxis()
     ax.set_xlabel("lambda / lambda_max (lasso), decreasing")
     ax.set_ylabel(f"exactly-zero coefficients (of {p})")
-    ax.set_title("exact zeros (line: mean, band: range over seeds)")
+    ax.set_title("exact zeros (line: mean;\nband: range over seeds)")
     ax.legend(fontsize=7)
     lasso_mid = nz[(nz.method == "lasso") & (nz.lam < 1)].value.mean()
     ridge_max = int(nz[nz.method == "ridge"].value.max())
@@ -57,7 +57,7 @@ def kkt(t, footer):
     ax.axvline(1, color="k", ls=":")
     ax.set_yscale("log")
     ax.set_xlabel("|dg/dw_j| / (lambda * a)   (data-loss gradient over the L1 weight)")
-    ax.set_ylabel("coefficients (all lambdas, seeds; lasso and enet)")
+    ax.set_ylabel("coefficient (every lambda and seed;\nlasso and elastic net)")
     ax.legend(fontsize=7)
     ax.set_title("zeros sit inside the dead zone, non-zeros on its edge")
     ax = axes[0, 1]
