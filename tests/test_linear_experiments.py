@@ -2,11 +2,17 @@
 import numpy as np
 import pytest
 
-from regbench import data, linear, seeds
+from regbench import data, linear, seeds, studies
 from regbench.studies.linear import runners as L
 
 DESIGN = dict(n_train=120, n_val=120, n_test=400, p=20, covariance=dict(family="toeplitz", rho=0.3),
               coef=dict(first_k=4, value=1.0), noise=dict(sigma=0.5))
+
+
+def tune(**change) -> dict:
+    """problem1's tuning keys (grids included) at their schema defaults, with changes."""
+    props = studies.schema("linear")["problem1"]["properties"]
+    return {k: v["default"] for k, v in props.items() if "default" in v} | change
 
 
 @pytest.fixture(scope="module")
@@ -16,25 +22,25 @@ def split():
 
 @pytest.mark.parametrize("tuning", ["validation", "cv"])
 def test_tuned_lasso_finds_the_support_and_lambda_is_on_the_grid(split, tuning):
-    params = dict(l1_ratios=[0.5], n_lambdas=20, tuning=tuning, cv_folds=4)
+    params = tune(l1_ratios=[0.5], n_lambdas=20, tuning=tuning, cv_folds=4)
     w, chosen = L.fit_tuned("lasso", split, params, seeds.rng(1, "t"))
-    grid = linear.lambda_grid(split["Xtr"], split["ytr"], 1.0, 20, eps=L.TUNE_EPS)
-    assert np.isclose(grid, chosen["lam"]).any()
+    grid = L.tuning_lambdas(split, 1.0, params)
+    assert np.isclose(grid, chosen["lam"]).any() and grid[0] == linear.lambda_max(split["Xtr"], split["ytr"])
     assert set(np.flatnonzero(w)) >= {0, 1, 2, 3}
     again, chosen2 = L.fit_tuned("lasso", split, params, seeds.rng(1, "t"))
     assert chosen == chosen2 and np.array_equal(w, again)
 
 
 def test_enet_tuning_picks_one_of_the_configured_mixings(split):
-    params = dict(l1_ratios=[0.2, 0.8], n_lambdas=10, tuning="validation", cv_folds=3)
+    params = tune(l1_ratios=[0.2, 0.8], n_lambdas=10, tuning="validation", cv_folds=3)
     _, chosen = L.fit_tuned("enet", split, params, seeds.rng(1, "t"))
     assert chosen["l1_ratio"] in (0.2, 0.8)
 
 
 def test_validation_error_at_the_chosen_lambda_is_the_smallest(split):
-    params = dict(l1_ratios=[0.5], n_lambdas=15, tuning="validation", cv_folds=3)
+    params = tune(l1_ratios=[0.5], n_ridge_lambdas=15, tuning="validation", cv_folds=3)
     w, chosen = L.fit_tuned("ridge", split, params, seeds.rng(1, "t"))
-    grid = linear.lambda_grid(split["Xtr"], split["ytr"], 1.0, 15, eps=L.TUNE_EPS)
+    grid = L.tuning_lambdas(split, 0.0, params)
     errs = [L.mse(split["Xva"], split["yva"], linear.ridge_path(split["Xtr"], split["ytr"], [g])[0]) for g in grid]
     assert L.mse(split["Xva"], split["yva"], w) == pytest.approx(min(errs))
 

@@ -66,6 +66,37 @@ def lambda_grid(X, y, l1_ratio=1.0, n_lambdas=50, eps=1e-3):
     return np.geomspace(lmax, eps * lmax, n_lambdas)
 
 
+def lambda_min_ratio(n, p):
+    """glmnet's default floor of a lasso / elastic-net path, as a fraction of lambda_max:
+    1e-4 when n > p, 1e-2 otherwise.
+
+    With more rows than columns the path can run close to least squares; with
+    p >= n it heads for an interpolating fit that coordinate descent crawls
+    towards and that no validation split prefers. glmnet's code writes
+    ifelse(nobs < nvars, 1e-2, 1e-4), so it puts n = p with n > p; here n = p
+    goes with p > n (as in h2o's GLM), because callers center X on its rows, so
+    rank(X) <= n - 1 < p and the path's low end already interpolates.
+    """
+    return 1e-4 if n > p else 1e-2
+
+
+def ridge_grid(X, n_lambdas=100, min_ratio=1e-4, max_ratio=1e3):
+    """Ridge grid, decreasing: n_lambdas geometric values from max_ratio * s_max down
+    to min_ratio * s_min (s the non-zero eigenvalues of X^T X / n), then 0.
+
+    Ridge keeps the share s_k / (s_k + lam) of the least-squares fit along
+    eigenvector k. At lam = 1e3 s_max every direction keeps under 0.1% of it
+    (the all-zero fit, nearly); at lam = 1e-4 s_min every direction keeps over
+    99.99%, and lam = 0 is least squares itself (minimum-norm when p > n), the
+    end of ridge's range. So the default grid spans the whole path whatever the
+    scale or conditioning of X, which a grid in units of the lasso's lambda_max
+    (max|X^T y|/n, another quantity) does not: ridge's best lambda can lie above
+    its top, and least squares below its bottom.
+    """
+    s = _eig(X, np.zeros(X.shape[0]))[0]
+    return np.append(np.geomspace(max_ratio * s[-1], min_ratio * s[0], n_lambdas), 0.0)
+
+
 def _eig(X, y):
     """Eigenpairs (s, V) of X^T X / n and b = V^T X^T y / n, without the
     numerical null space of X (eigenvalues <= p * eps * s_max): there b is

@@ -13,9 +13,14 @@ PATH_METHODS = {"lasso": 1.0, "enet": 0.5, "ridge": 0.0}
 # KKT violation of 1e-6 of lambda_max; the KKT claim (L2) checks the paths
 # experiment, solved to the solver's default 1e-10.
 LOOSE = dict(tol=1e-8, kkt_tol=1e-6)
-# Tuning grids span lambda_max down to 1% of it: below that, p >= n paths crawl
-# and the validation error has long stopped improving (ridge: see its grid note).
-TUNE_EPS = 1e-2
+# Stability selection (L8) reads only the head of the lasso path, where at most
+# q features are in; on its design that head ends at 17-24% of lambda_max, so a
+# path down to 1% of it always reaches the cut (not a tuned value: no edge check).
+STABILITY_EPS = 1e-2
+# Ends of a tuning grid where the parameter's own range ends: nothing lies beyond
+# them, so a pick there is not on an edge. l1_ratio 0 and 1 are ridge and the
+# lasso; lambda limits are in lambda_limits.
+L1_RATIO_LIMITS = (0.0, 1.0)
 
 
 # ---------------------------------------------------------------- helpers
@@ -38,9 +43,59 @@ def model_error(w_std, scale, beta, sigma_x) -> float:
 
 
 def path(X, y, lambdas, l1_ratio, **solver):
+    """W [L, p] on one objective: ridge (l1_ratio 0), enet or the lasso (1); lam = 0 is
+    least squares (minimum-norm when p > n), where every path ends."""
     if l1_ratio == 0.0:
         return linear.ridge_path(X, y, lambdas)
-    return linear.enet_path(X, y, lambdas, l1_ratio, **solver)
+    lam = np.atleast_1d(np.asarray(lambdas, dtype=float))
+    W = np.empty((lam.size, X.shape[1]))
+    zero = lam == 0  # coordinate descent at lam = 0 crawls; least squares is exact
+    W[zero] = linear.ols(X, y)
+    if (~zero).any():
+        W[~zero] = linear.enet_path(X, y, lam[~zero], l1_ratio, **solver)
+    return W
+
+
+def on_edge(grid, pick, limits=()) -> float:
+    """1.0 when `pick` is the smallest or largest value of its grid and that end is
+    not one of `limits` (ends of the parameter's own range), 0.0 otherwise; nan
+    for a one-value grid (nothing was tuned).
+
+    A pick on an open end means the best value may lie outside the grid: the
+    method was compared at a handicap, and the grid should be wider.
+    """
+    grid = np.asarray(grid, dtype=float)
+    if grid.size < 2:
+        return np.nan
+    return float(pick in {grid.min(), grid.max()} - {float(v) for v in limits})
+
+
+def tuning_lambdas(s: dict, a: float, params: dict) -> np.ndarray:
+    """The lambdas tried at l1_ratio a, decreasing: ridge's own grid, scaled to the
+    eigenvalues of X'X/n, ending at 0 (a = 0); or the lasso / enet path from
+    lambda_max down to lambda_min_ratio * lambda_max (glmnet's default floor when
+    the key is null), then 0 when n > p.
+
+    With n > p (full column rank) every path ends at least squares, so lam = 0
+    closes the grid: on a dense truth with little noise the validation error
+    still falls below 1e-4 lambda_max (measured: the lasso sat on that floor in
+    up to 60% of the seeds of n_train 20-50, p 8). With p >= n, lam = 0 would be
+    an interpolating fit that is not unique for the lasso: the floor stays open.
+    """
+    X = s["Xtr"]
+    if a == 0:
+        return linear.ridge_grid(X, params["n_ridge_lambdas"], params["ridge_min_ratio"], params["ridge_max_ratio"])
+    ratio = params["lambda_min_ratio"] or linear.lambda_min_ratio(*X.shape)
+    grid = linear.lambda_grid(X, s["ytr"], a, params["n_lambdas"], eps=ratio)
+    return np.append(grid, 0.0) if X.shape[0] > X.shape[1] else grid
+
+
+def lambda_limits(a: float, lambdas: np.ndarray) -> tuple:
+    """The ends of a lambda grid that are limits of lambda's range: lambda_max (the
+    first) of a lasso / enet path, where w = 0 for it and every larger lambda, and
+    0 (least squares). The top of ridge's grid only nears the all-zero fit, so it
+    stays an open edge."""
+    return (lambdas[0], 0.0) if a > 0 else (0.0,)
 
 
 def _val_errors(method, Xtr, ytr, Xva, yva, lambdas, l1_ratio):
@@ -50,27 +105,35 @@ def _val_errors(method, Xtr, ytr, Xva, yva, lambdas, l1_ratio):
     return ((yva[None, :] - W @ Xva.T) ** 2).mean(axis=1)
 
 
+def _tuning_curve(method, s, params, rng, lambdas, a) -> np.ndarray:
+    """Validation (or mean k-fold CV) error per lambda at l1_ratio a."""
+    if params["tuning"] != "cv":
+        return _val_errors(method, s["Xtr"], s["ytr"], s["Xva"], s["yva"], lambdas, a)
+    folds = KFold(params["cv_folds"], shuffle=True, random_state=int(rng.integers(2**31))).split(s["Xtr"])
+    return np.mean([_val_errors(method, s["Xtr"][i], s["ytr"][i], s["Xtr"][j], s["ytr"][j], lambdas, a) for i, j in folds], axis=0)
+
+
 def fit_tuned(method: str, s: dict, params: dict, rng) -> tuple[np.ndarray, dict]:
-    """Fit one method, its lambda (and l1_ratio for enet) chosen on validation or k-fold CV."""
+    """Fit one method, its lambda (and l1_ratio for enet) chosen on validation or k-fold CV.
+
+    Returns the weights and the choice: lam, l1_ratio, and whether each tuned
+    value sits on an open edge of its grid (lam_on_edge; l1_ratio_on_edge when
+    more than one l1_ratio was tried).
+    """
     if method == "ols":
         return linear.ols(s["Xtr"], s["ytr"]), {"lam": 0.0, "l1_ratio": np.nan}
     ratios = {"lasso": [1.0], "ridge": [0.0], "enet": params["l1_ratios"]}[method]
-    best = (np.inf, None, None)
+    curves = {}
     for a in ratios:
-        lambdas = linear.lambda_grid(s["Xtr"], s["ytr"], a if a > 0 else 1.0, params["n_lambdas"], eps=TUNE_EPS)
-        if params["tuning"] == "cv":
-            folds = KFold(params["cv_folds"], shuffle=True, random_state=int(rng.integers(2**31))).split(s["Xtr"])
-            err = np.mean(
-                [_val_errors(method, s["Xtr"][a_], s["ytr"][a_], s["Xtr"][b_], s["ytr"][b_], lambdas, a) for a_, b_ in folds],
-                axis=0,
-            )
-        else:
-            err = _val_errors(method, s["Xtr"], s["ytr"], s["Xva"], s["yva"], lambdas, a)
-        j = int(np.argmin(err))
-        if err[j] < best[0]:
-            best = (err[j], lambdas[j], a)
-    _, lam, a = best
-    return path(s["Xtr"], s["ytr"], np.array([lam]), a, **LOOSE)[0], {"lam": float(lam), "l1_ratio": float(a)}
+        lambdas = tuning_lambdas(s, a, params)
+        curves[a] = (lambdas, _tuning_curve(method, s, params, rng, lambdas, a))
+    a = min(curves, key=lambda r: curves[r][1].min())  # ties: the first ratio listed
+    lambdas, err = curves[a]
+    lam = lambdas[int(np.argmin(err))]
+    chosen = {"lam": float(lam), "l1_ratio": float(a), "lam_on_edge": on_edge(lambdas, lam, lambda_limits(a, lambdas))}
+    if len(curves) > 1:
+        chosen["l1_ratio_on_edge"] = on_edge(list(curves), a, L1_RATIO_LIMITS)
+    return path(s["Xtr"], s["ytr"], np.array([lam]), a, **LOOSE)[0], chosen
 
 
 def _rows(**cols) -> pd.DataFrame:
@@ -249,7 +312,8 @@ def _fit_rows(s, d, params, rng, base):
         nz = w != 0
         metrics = dict(test_mse=mse(s["Xte"], s["yte"], w), model_error=model_error(w, s["scale"], beta, d["Sigma"]),
                        n_nonzero=nz.sum(), true_pos=(nz & true).sum(), false_pos=(nz & ~true).sum(),
-                       lam=chosen["lam"], l1_ratio=chosen["l1_ratio"])
+                       lam=chosen["lam"], l1_ratio=chosen["l1_ratio"],
+                       **{k: v for k, v in chosen.items() if k.endswith("_on_edge")})
         out.append(_rows(**base, method=method, metric=list(metrics), value=np.array(list(metrics.values()), dtype=float)))
     return out, fits
 
@@ -277,7 +341,7 @@ def problem1(job) -> pd.DataFrame:
             for b in range(params["bootstrap"]):
                 idx = rng.integers(0, n, n)
                 Xb, yb = linear.standardize(s["Xtr"][idx])[0], linear.center(s["ytr"][idx])[0]
-                picks[b] = linear.enet_path(Xb, yb, np.array([chosen["lam"]]), chosen["l1_ratio"], **LOOSE)[0] != 0
+                picks[b] = path(Xb, yb, np.array([chosen["lam"]]), chosen["l1_ratio"], **LOOSE)[0] != 0
             out.append(_rows(**base, method=method, feature=np.arange(p), group=groups, metric="sel_freq", value=picks.mean(axis=0)))
             linked = groups != "noise"
             out.append(_rows(**base, method=method, metric=["stability", "stability_signal"],
@@ -345,9 +409,9 @@ def failure_modes(job) -> pd.DataFrame:
         raw = failure_design(n, p, rng)
         d = {k: v[None] for k, v in raw.items()}
         s = prepare(d, 0)
-        tune = dict(l1_ratios=[], n_lambdas=50, tuning="validation")
+        tune = dict(l1_ratios=[], n_lambdas=params["n_lambdas"], lambda_min_ratio=params["lambda_min_ratio"], tuning="validation")
         w, chosen = fit_tuned("lasso", s, tune, rng)
-        w_big = linear.enet_path(s["Xtr"], s["ytr"], np.array([5 * chosen["lam"]]), 1.0, **LOOSE)[0]
+        w_big = path(s["Xtr"], s["ytr"], np.array([5 * chosen["lam"]]), 1.0, **LOOSE)[0]
         base = dict(experiment="failure_modes", seed=i)
         roles = [ROLES.get(j, "noise") for j in range(p)]
         out.append(_rows(**base, setting="tuned", feature=np.arange(p), role=roles, metric="zeroed", value=(w == 0).astype(float)))
@@ -358,16 +422,18 @@ def failure_modes(job) -> pd.DataFrame:
         # the same lasso in an expanded basis: do the quadratic and the interaction come back?
         E = {k: _expand(raw[k])[0] for k in ("X_train", "X_val", "X_test")}
         se = prepare({k: (E[k] if k in E else raw[k])[None] for k in raw}, 0)
-        we, _ = fit_tuned("lasso", se, tune, rng)
+        we, chosen_e = fit_tuned("lasso", se, tune, rng)
         kept = dict(quadratic=we[p + 2] != 0, interaction=we[2 * p + _pair_index(3, 4)] != 0)
         out.append(_rows(**base, setting="expanded", role=list(kept), metric="kept", value=np.array(list(kept.values()), dtype=float)))
         out.append(_rows(**base, setting="expanded", metric=["test_mse"], value=[mse(se["Xte"], se["yte"], we)]))
+        out.append(_rows(**base, setting=["tuned", "expanded"], method="lasso", metric="lam_on_edge",
+                         value=[chosen["lam_on_edge"], chosen_e["lam_on_edge"]]))
         # Stability selection (Meinshausen & Buhlmann 2010): half-samples over the
         # head of the path where the full-data lasso keeps at most q features, q
         # set so that E[false selections] <= q^2 / ((2 thr - 1) p) meets the target.
         thr = params["stability_threshold"]
         q = max(1, int(np.sqrt(params["expected_false"] * (2 * thr - 1) * p)))
-        grid = linear.lambda_grid(s["Xtr"], s["ytr"], 1.0, 50, eps=TUNE_EPS)
+        grid = linear.lambda_grid(s["Xtr"], s["ytr"], 1.0, 50, eps=STABILITY_EPS)
         support = (linear.enet_path(s["Xtr"], s["ytr"], grid, 1.0, **LOOSE) != 0).sum(axis=1)
         grid = grid[: max(1, int(np.flatnonzero(support <= q).max()) + 1)]
         m = s["Xtr"].shape[0]
@@ -418,7 +484,8 @@ def groups(job) -> pd.DataFrame:
     means, known here because the truth is.
     """
     params = job.params
-    sizes, p, grid = group_sizes(params), params["p"], np.geomspace(1e-4, 1e2, params["n_lambdas"])
+    sizes, p = group_sizes(params), params["p"]
+    grid = np.geomspace(params["min_lambda"], params["max_lambda"], params["n_lambdas"])
     out = []
     for i in range(params["seeds"]):
         rng = job.rng(i)
@@ -431,7 +498,8 @@ def groups(job) -> pd.DataFrame:
         sep = [linear.ridge_path(*train[g], grid) for g in range(sizes.size)]            # [L, p] per group
         Xp, yp = np.vstack([t[0] for t in train]), np.concatenate([t[1] for t in train])
         pool_path = linear.ridge_path(Xp, yp, grid)
-        pooled = pool_path[int(np.argmin(sum(sse(pool_path, g) for g in range(sizes.size))))]
+        j_pooled = int(np.argmin(sum(sse(pool_path, g) for g in range(sizes.size))))
+        pooled = pool_path[j_pooled]
         shr = [ridge_toward(*train[g], grid, pooled) for g in range(sizes.size)]
         j_global = int(np.argmin(sum(sse(sep[g], g) for g in range(sizes.size))))
         j_shrink = int(np.argmin(sum(sse(shr[g], g) for g in range(sizes.size))))
@@ -445,6 +513,10 @@ def groups(job) -> pd.DataFrame:
             out.append(_rows(**base, method=["separate", "global", "shrink", "separate"],
                              metric=["lam", "lam", "lam", "oracle_lam"],
                              value=[grid[j_sep], grid[j_global], grid[j_shrink], oracle]))
+            out.append(_rows(**base, method=["separate"], metric="lam_on_edge", value=[on_edge(grid, grid[j_sep])]))
+        shared = {"global": j_global, "pooled": j_pooled, "shrink": j_shrink}  # one pick per seed
+        out.append(_rows(experiment="groups", seed=i, method=list(shared), metric="lam_on_edge",
+                         value=[on_edge(grid, grid[j]) for j in shared.values()]))
     return pd.concat(out, ignore_index=True)
 
 
