@@ -149,3 +149,94 @@ def test_regression_teacher_and_runaway_adamw_decay_are_rejected(schema):
     msg = error_of(cfg, schema)
     assert "experiments.bn_stats.teacher: 'reg' is a regression teacher" in msg
     assert "experiments.adamw_vs_l2.grids.adamw: lr * decay reaches 3" in msg
+
+
+# ---------------------------------------------------------------- merging config files
+def write_yaml(path, data):
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_config_file_lists_exactly_the_experiments_that_run(tmp_path, schema):
+    base = write_yaml(tmp_path / "base.yaml", raw())
+    mine = write_yaml(tmp_path / "mine.yaml", {"experiments": {"geometry": {"seeds": 9}, "paths": None}})
+    cfg = config.validate(config.load(base, [mine]), schema)
+    assert list(cfg["experiments"]) == ["geometry", "paths"]
+    assert cfg["experiments"]["geometry"]["seeds"] == 9
+    assert cfg["experiments"]["geometry"]["dims"] == [2, 8]      # the default file's other settings stay
+    assert cfg["experiments"]["paths"]["n_lambdas"] == 8         # an empty entry keeps the default file's entry
+    assert cfg["results"] == "results/mine"                      # another file, its own folder
+    assert config.load(base)["results"] == "results"
+
+
+def test_a_later_setting_replaces_the_earlier_one_whole(tmp_path):
+    base = write_yaml(tmp_path / "base.yaml", raw())
+    mine = write_yaml(tmp_path / "mine.yaml", {
+        "seed": 3,
+        "designs": {"problem1": {"p": 12, "coef": {"values": [1.0, 2.0]}, "noise": {"snr": 2.0},
+                                 "covariance": {"family": "independent"}}},
+        "experiments": {"problem1_sweep": {"sweep": {"n_train": [40]}}}})
+    cfg = config.load(base, [mine], {"threads": 2})
+    design = cfg["designs"]["problem1"]
+    assert design["coef"] == {"values": [1.0, 2.0]} and design["noise"] == {"snr": 2.0}  # the form switched
+    assert design["covariance"] == {"family": "independent"} and design["n_train"] == 60  # keys not given stay
+    assert cfg["experiments"]["problem1_sweep"]["sweep"] == {"n_train": [40]}             # noise.sigma is gone
+    assert "collinear" in cfg["designs"] and cfg["seed"] == 3 and cfg["threads"] == 2
+    assert list(cfg["experiments"]) == ["problem1_sweep"]
+
+
+def test_results_folder_of_another_file(tmp_path):
+    assert config.results_folder([]) == "results"
+    assert config.results_folder([tmp_path / "gpu.yaml"]) == "results/gpu"
+    assert config.results_folder([tmp_path / "a", tmp_path / "my run.yml"]) == "results/my_run"
+    assert config.results_folder([tmp_path / "tables.yaml"]) == "results/tables_run"  # not results/tables itself
+    assert config.results_folder([tmp_path / "linear.yaml"]) == "results/linear_run"
+    mine = write_yaml(tmp_path / "mine.yaml", {"results": "results/elsewhere"})
+    assert config.load(None, [mine])["results"] == "results/elsewhere"
+
+
+def test_yaml_problems_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 1\nexperiments:\n  paths: {}\n  paths: {seeds: 2}\nseed: 2\n")
+    msg = str(pytest.raises(config.ConfigError, config.load, None, [bad]).value)
+    assert f"config file {bad}" in msg
+    assert "line 4: duplicate key 'paths' (first at line 3)" in msg and "line 5: duplicate key 'seed' (first at line 1)" in msg
+    bad.write_text("experiments:\n  paths: {seeds: 2\n")
+    assert "YAML syntax error at line 3" in str(pytest.raises(config.ConfigError, config.load, None, [bad]).value)
+    anchors = tmp_path / "anchors.yaml"  # a YAML merge key is not a duplicate
+    anchors.write_text("designs:\n  a: &a {p: 3}\n  b:\n    <<: *a\n    p: 4\n")
+    assert config.load(None, [anchors])["designs"]["b"] == {"p": 4}
+
+
+def test_check_a_config_from_the_command_line(tmp_path, capsys):
+    good = write_yaml(tmp_path / "one.yaml", {"experiments": {"geometry": {"seeds": 4}}})
+    assert config.main([str(good)]) == 0
+    assert "ok: 1 experiment(s) (geometry); results in results/one/" in capsys.readouterr().out
+    bad = write_yaml(tmp_path / "bad.yaml", {"experiments": {"geometry": {"seeds": 4.0}}})
+    assert config.main([str(bad)]) == 1
+    assert "experiments.geometry.seeds: 4.0 is not of type 'integer'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- what decides a rerun
+def test_settings_hash_covers_exactly_what_a_job_reads(tiny):
+    def digests(cfg):
+        return {e: config.digest(config.experiment_settings(cfg, e)) for e in cfg["experiments"]}
+
+    before = digests(tiny)
+    changed = copy.deepcopy(tiny)
+    changed["experiments"]["geometry"]["seeds"] += 1
+    assert {e for e, d in digests(changed).items() if d != before[e]} == {"geometry"}
+    changed = copy.deepcopy(tiny)
+    changed["designs"]["collinear"]["noise"]["sigma"] = 2.0
+    users = {e for e, p in tiny["experiments"].items() if p.get("design") == "collinear"}
+    assert users and {e for e, d in digests(changed).items() if d != before[e]} == users
+    changed = copy.deepcopy(tiny)
+    changed["teachers"]["tabular"]["label_noise"] = 0.2
+    users = {e for e, p in tiny["experiments"].items() if p.get("teacher") == "tabular"}
+    assert users and {e for e, d in digests(changed).items() if d != before[e]} == users
+    changed = copy.deepcopy(tiny)
+    changed["seed"] += 1
+    assert all(d != before[e] for e, d in digests(changed).items())
+    changed = copy.deepcopy(tiny)
+    changed["threads"], changed["results"] = 2, "results/other"  # not what a job's numbers depend on
+    assert digests(changed) == before

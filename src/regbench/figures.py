@@ -67,7 +67,8 @@ def correlation(X, name: str, footer: str):
 def calibration(table, footer: str):
     """The verdict engine at each claim's operating point: false-verdict rate under a planted
     null and power at twice the smallest effect of interest (regbench.verdict_sim)."""
-    t = table.dropna(subset=["false_rate"])
+    t = table.dropna(subset=["false_rate"]) if "false_rate" in table else table.iloc[:0].assign(
+        false_rate=[], false_rate_se=[], power=[])
     fig, axes = new(ncols=2, width=5.0, height=0.25 * max(len(t), 4) + 1.6)
     y = np.arange(len(t))
     for ax, col, bar, label in ((axes[0, 0], "false_rate", 0.05, "false-verdict rate under a planted null"),

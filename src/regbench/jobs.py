@@ -13,6 +13,8 @@ sweep keys, epoch, ...). Everything downstream is pandas over this shape.
 """
 import dataclasses
 import sys
+import time
+import traceback
 
 import pandas as pd
 
@@ -32,6 +34,7 @@ class Job:
     designs: dict = dataclasses.field(default_factory=dict)
     teachers: dict = dataclasses.field(default_factory=dict)
     stream: tuple = ()          # stream-key prefix; (experiment,) unless the study says otherwise
+    started: float = dataclasses.field(default_factory=time.monotonic, compare=False, repr=False)
 
     @property
     def seeds(self) -> int:
@@ -50,6 +53,12 @@ class Job:
     def draw(self, n_train: int, i: int) -> dict:
         """Seed i's teacher data: train / val with label noise, clean test and ood."""
         return teacher.sample(self.teacher, self.params["teacher"], n_train, i, self.root)
+
+    def progress(self, what: str) -> None:
+        """One line in the job's log (results/logs/<study>/<experiment>/chunk<k>.log):
+        time since the job started and where it is. A runner calls it at each grid
+        point, seed or block of epochs, so a long job is never silent."""
+        print(f"[{time.monotonic() - self.started:8.1f} s] {self.experiment} chunk {self.chunk}: {what}", flush=True)
 
     def rng(self, *keys):
         """numpy Generator for this experiment's stream (*keys)."""
@@ -86,6 +95,26 @@ def run(name: str, cfg: dict, chunk: int = 0, data: dict | None = None) -> pd.Da
     if "experiment" not in table:
         table.insert(0, "experiment", name)
     return table.reset_index(drop=True)
+
+
+def log_to(path) -> None:
+    """Send a job script's output to its log, line by line (watch it with tail -f),
+    and its error, if it fails, to the console as well: a log that cannot be
+    written (a full disk) must not swallow the reason the job failed."""
+    console = sys.__stderr__
+    log = open(path, "w", buffering=1)
+    sys.stdout = sys.stderr = log
+
+    def report(kind, value, tb):
+        text = "".join(traceback.format_exception(kind, value, tb))
+        for stream in (log, console):
+            try:
+                stream.write(text)
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+    sys.excepthook = report
 
 
 def seeds_needed(cfg: dict) -> dict:

@@ -1,6 +1,7 @@
-# Config validation (before any job runs) and the helpers the rules share.
-# Everything study-specific comes from regbench.studies (the one registry).
+# The config (loaded, merged and validated before any job runs) and the helpers the
+# rules share. Everything study-specific comes from regbench.studies (the one registry).
 import os
+import re
 from pathlib import Path
 
 import regbench.config as rbconfig
@@ -9,65 +10,108 @@ from regbench import jobs as rbjobs
 from regbench import ledger as rbledger
 from regbench import studies as rbstudies
 
-# Replace the raw config in place with the validated one (defaults filled):
-# scripts see snakemake.config, so they get the same values the DAG was built from.
-_validated = rbconfig.validate(config, rbconfig.load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
+# config/config.yaml, then each --configfile, then --config, merged by
+# regbench.config.overlay rather than Snakemake's deep merge: a file's `experiments`
+# is exactly the set that runs, and a setting it gives replaces the default's whole
+# (README, "Everyday use"). Files are read again here, strictly: a duplicate key or
+# a YAML error in config/config.yaml is reported with its line.
+_DEFAULT = Path(workflow.basedir) / "config" / "config.yaml"
+_EXTRA = [Path(f) for f in workflow.config_settings.configfiles
+          if Path(f).resolve() != _DEFAULT.resolve()]
+_SCHEMA = rbconfig.load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+_validated = rbconfig.validate(rbconfig.load(_DEFAULT, _EXTRA, dict(workflow.config_settings.config)), _SCHEMA)
+# Scripts see snakemake.config: the same values the DAG was built from.
 config.clear()
 config.update(_validated)
 
 EXPERIMENTS = list(config["experiments"])
 STUDY_OF = rbstudies.study_of()
 FIGURES = rbstudies.figures()
+R = config["results"]  # this config's results folder: every output lies under it
 
 
 def _config_name(path) -> str:
     # Relative to the workflow when inside it, else the file name: never an absolute
-    # path, so a results folder copied to another checkout plans no job.
+    # path, so a results folder copied to another checkout is still this config's.
     path = os.path.abspath(path)
     rel = os.path.relpath(path, workflow.basedir)
     return os.path.basename(path) if rel.startswith("..") else rel
 
 
-CONFIG_NAME = ", ".join(_config_name(f) for f in workflow.configfiles) or "(none)"
+CONFIG_NAME = ", ".join(_config_name(f) for f in ([_DEFAULT] if _DEFAULT.exists() else []) + _EXTRA) or "(none)"
 CLAIM_IDS = rbledger.document_ids(Path(workflow.basedir) / "CLAIMS.md")
+# Footers name the config through the environment, not a rule param: the name is
+# provenance, and a param would rerun jobs whose settings did not change.
+os.environ["REGBENCH_CONFIG"] = CONFIG_NAME
+
+# One results folder holds one config's results: a run of another config into a
+# folder stamped by a different one is refused before any job.
+_STAMP = Path(R) / ".regbench-config"
+if _STAMP.exists() and _STAMP.read_text().strip() != CONFIG_NAME:
+    raise rbconfig.ConfigError(
+        f"{R}/ holds the results of config {_STAMP.read_text().strip()!r}; this run's config is {CONFIG_NAME!r}. "
+        f"Give it its own folder (`results: results/<name>` in the file, or --config results=results/<name>), "
+        f"or remove {R}/ first.")
+
+
+onstart:
+    Path(R).mkdir(parents=True, exist_ok=True)
+    _STAMP.write_text(CONFIG_NAME + "\n")
+
+
+def _one_of(names) -> str:
+    return "|".join(re.escape(n) for n in names) or "__none__"
 
 
 wildcard_constraints:
-    experiment="|".join(EXPERIMENTS),
-    design="|".join(config["designs"]) or "__none__",
+    experiment=_one_of(EXPERIMENTS),
+    design=_one_of(config["designs"]),
     chunk=r"\d+",
-    study="|".join(rbstudies.names()),
+    study=_one_of(rbstudies.names()),
+
+
+# The experiment rule's rerun trigger: a hash of exactly what its jobs read (params,
+# root seed, the design and teacher they name), so a changed setting reruns that
+# experiment and what depends on it, and nothing else.
+SETTINGS = {exp: rbconfig.digest(rbconfig.experiment_settings(config, exp)) for exp in EXPERIMENTS}
 
 
 def used_designs():
     return sorted(rbjobs.seeds_needed(config))
 
 
+def design_settings(wildcards) -> str:
+    return rbconfig.digest({"design": config["designs"][wildcards.design], "seed": config["seed"]})
+
+
 def experiment_chunks(wildcards):
     params = config["experiments"][wildcards.experiment]
     n = rbconfig.n_chunks(wildcards.experiment, params)
-    return [f"results/{STUDY_OF[wildcards.experiment]}/{wildcards.experiment}/chunk{k}.parquet" for k in range(n)]
+    return [f"{R}/{STUDY_OF[wildcards.experiment]}/{wildcards.experiment}/chunk{k}.parquet" for k in range(n)]
 
 
 def experiment_data(wildcards):
     design = rbstudies.stored_design(wildcards.experiment, config["experiments"][wildcards.experiment])
-    return {"data": f"results/data/{design}.npz"} if design else {}
+    return {"data": f"{R}/data/{design}.npz"} if design else {}
 
 
 def figure_tables(wildcards):
-    return [f"results/tables/{t}.parquet" for t in FIGURES[wildcards.name].tables]
+    return [f"{R}/tables/{t}.parquet" for t in FIGURES[wildcards.name].tables]
 
 
 def figure_caption(wildcards):
-    return rbfigures.caption(FIGURES[wildcards.name], config, CONFIG_NAME)
+    return (f"{FIGURES[wildcards.name].text} Root seed {config['seed']}; the config, and the seed count of each "
+            "table (read from the table), are in the figure's footer.")
 
 
-def figure_footer(wildcards):
-    return rbfigures.footer(config, CONFIG_NAME, rbfigures.seeds_text(FIGURES[wildcards.name], config))
+def footer_template(extra: str) -> str:
+    # {config} and {seeds} are filled in by the script: the config's name from the
+    # environment, the seed counts from the tables it read.
+    return rbfigures.footer(config, "{config}", extra)
 
 
 def all_targets():
-    figures = [f"results/{fig.path(name)}" for name, fig in FIGURES.items()
+    figures = [f"{R}/{fig.path(name)}" for name, fig in FIGURES.items()
                if all(t in config["experiments"] for t in fig.tables)]
-    data_figs = [f"results/figures/data/{d}.png" for d in used_designs()]
-    return ["results/claims.md", "results/claims.csv", "results/tables/metadata.json"] + figures + data_figs
+    data_figs = [f"{R}/figures/data/{d}.png" for d in used_designs()]
+    return [f"{R}/claims.md", f"{R}/claims.csv", f"{R}/tables/metadata.json"] + figures + data_figs

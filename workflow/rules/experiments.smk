@@ -3,12 +3,14 @@ rule experiment:
     input:
         unpack(experiment_data),
     output:
-        "results/{study}/{experiment}/chunk{chunk}.parquet",
+        R + "/{study}/{experiment}/chunk{chunk}.parquet",
+    params:
+        settings=lambda w: SETTINGS[w.experiment],
     threads: config["threads"]
     log:
-        "results/logs/{study}/{experiment}/chunk{chunk}.log",
+        R + "/logs/{study}/{experiment}/chunk{chunk}.log",
     benchmark:
-        "results/benchmarks/{study}/{experiment}/chunk{chunk}.tsv"
+        R + "/benchmarks/{study}/{experiment}/chunk{chunk}.tsv"
     script:
         "../scripts/experiment.py"
 
@@ -18,9 +20,9 @@ rule aggregate:
     input:
         experiment_chunks,
     output:
-        table="results/tables/{experiment}.parquet",
-        summary="results/tables/{experiment}.csv",
+        table=R + "/tables/{experiment}.parquet",
+        summary=R + "/tables/{experiment}.csv",
     log:
-        "results/logs/aggregate/{experiment}.log",
+        R + "/logs/aggregate/{experiment}.log",
     script:
         "../scripts/aggregate.py"

@@ -4,16 +4,16 @@ rule figure:
         figure_tables,
     output:
         report(
-            "results/figures/{study}/{name}.png",
+            R + "/figures/{study}/{name}.png",
             caption="../report/figure.rst",
             category="{study}",
             subcategory="{name}",
         ),
     params:
         caption=figure_caption,
-        footer=figure_footer,
+        footer=lambda w: footer_template("{seeds}"),  # a function: braces in a string param are wildcards
     log:
-        "results/logs/figures/{study}/{name}.log",
+        R + "/logs/figures/{study}/{name}.log",
     script:
         "../scripts/figure.py"
 
@@ -21,11 +21,11 @@ rule figure:
 rule provenance:
     """Where the tables came from: package versions, git commit, device, config hash, each table's checksum."""
     input:
-        expand("results/tables/{experiment}.parquet", experiment=EXPERIMENTS),
+        expand(R + "/tables/{experiment}.parquet", experiment=EXPERIMENTS),
     output:
-        report("results/tables/metadata.json", caption="../report/metadata.rst", category="Claims"),
+        report(R + "/tables/metadata.json", caption="../report/metadata.rst", category="Claims"),
     log:
-        "results/logs/provenance.log",
+        R + "/logs/provenance.log",
     script:
         "../scripts/provenance.py"
 
@@ -33,16 +33,19 @@ rule provenance:
 rule claims:
     """The ledger: one row per claim ID of CLAIMS.md with statistic, 95% interval and verdict."""
     input:
-        tables=expand("results/tables/{experiment}.parquet", experiment=EXPERIMENTS),
-        metadata="results/tables/metadata.json",
+        tables=expand(R + "/tables/{experiment}.parquet", experiment=EXPERIMENTS),
+        metadata=R + "/tables/metadata.json",
     output:
-        csv=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
-        md="results/claims.md",
+        csv=report(R + "/claims.csv", caption="../report/claims.rst", category="Claims"),
+        md=R + "/claims.md",
+        # the verdict engine's own calibration at every claim's operating point (regbench.verdict_sim)
+        calibration=R + "/tables/verdict_calibration.csv",
+        calibration_figure=report(R + "/figures/verdicts/calibration.png", caption="../report/calibration.rst", category="Claims"),
     params:
-        header=lambda w: rbfigures.footer(config, CONFIG_NAME, "seeds per experiment as configured"),
+        header=lambda w: footer_template("{seeds}"),
         # the IDs, not the file: a fresh checkout's newer CLAIMS.md must not rerun a finished ledger
         ids=CLAIM_IDS,
     log:
-        "results/logs/claims.log",
+        R + "/logs/claims.log",
     script:
         "../scripts/claims.py"

@@ -1,7 +1,7 @@
 """Thin: concatenate an experiment's chunks; summarize each metric over seeds."""
-import sys
+from regbench import jobs
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w")  # noqa: F821
+jobs.log_to(snakemake.log[0])  # noqa: F821
 
 import pandas as pd  # noqa: E402
 

@@ -1,12 +1,13 @@
 """Thin: run one chunk of one experiment and write its tidy table."""
-import sys
 import time
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+from regbench import jobs
+
+jobs.log_to(snakemake.log[0])  # noqa: F821  (progress: tail -f the log; an error also reaches the console)
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from regbench import data, jobs  # noqa: E402
+from regbench import data  # noqa: E402
 
 sm = snakemake  # noqa: F821
 threadpool_limits(sm.threads)  # BLAS threads = the rule's threads: jobs run side by side

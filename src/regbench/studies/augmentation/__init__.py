@@ -2,3 +2,19 @@
 transforms (affine, flips where the classes allow), mixup and CutMix, and a
 label-changing flip as a negative control, on sklearn's digits and procedural
 shapes, across training-set sizes."""
+
+# sklearn's digits hold 1797 images (regbench.images.N_DIGITS; images imports torch,
+# which planning a run must not)
+N_DIGITS = 1797
+
+
+def problems(cfg: dict) -> list[str]:
+    """Digits splits must fit in the 1797 images, before any job."""
+    aug = cfg["experiments"].get("augmentation")
+    if not aug or "digits" not in aug["sweep"]["dataset"]:
+        return []
+    largest = max(aug["sweep"]["n_train"])
+    if largest + aug["n_test"] > N_DIGITS:
+        return [f"experiments.augmentation.sweep.n_train: the largest, {largest}, plus n_test = {aug['n_test']} exceeds "
+                f"the {N_DIGITS} digits images; allowed: n_train + n_test <= {N_DIGITS} (or drop digits from sweep.dataset)"]
+    return []

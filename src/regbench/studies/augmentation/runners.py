@@ -203,6 +203,8 @@ def train_point(job, dataset: str, n_train: int) -> pd.DataFrame:
                        **_arm_spec(arms[a], dataset, params)) for a in names]
     seed_of = torch.arange(S)[:, None]
     for step in range(steps):
+        if step % max(1, steps // 4) == 0:
+            job.progress(f"{dataset} n_train {n_train}: step {step} of {steps}")
         idx = order[step]
         x, y = Xtr[seed_of, idx], ytr[seed_of, idx]  # [S, b, ...]
         xs, ys = zip(*(aug(x, y) for aug in augs))

@@ -8,4 +8,10 @@ def problems(cfg: dict) -> list[str]:
     stats = cfg["experiments"].get("bn_stats")
     if stats and stats["stale_epoch"] > stats["epochs"]:
         out.append(f"experiments.bn_stats.stale_epoch: {stats['stale_epoch']} exceeds epochs = {stats['epochs']}")
+    sizes = cfg["experiments"].get("bn_batchsize")
+    if sizes:  # whole epochs with the short batch dropped: a batch above n_train makes no update
+        big = [b for b in sizes["sweep"]["batch_size"] if b > sizes["n_train"]]
+        if big:
+            out.append(f"experiments.bn_batchsize.sweep.batch_size: {big} exceed n_train = {sizes['n_train']}; "
+                       "allowed: at most n_train")
     return out

@@ -163,6 +163,7 @@ def bn_dropout(job) -> pd.DataFrame:
         trained.insert(0, "dropout_bn")  # recalibration needs the failing nets
     rows = _rows(dict(arm="dropout_bn", layer=np.nan, split=np.nan), {"p_hidden": np.full(K, params["p_hidden"])})
     for arm in trained:
+        job.progress(f"arm {arm}")
         spec = _n5_spec(params, d_in, d["classes"], arm)
         df, model = nets.train(spec, _optim(params), ms, data, epochs=params["epochs"],
                                batch_size=params["batch_size"], eval_every=params["epochs"], device=dev)
@@ -215,6 +216,7 @@ def bn_batchsize(job) -> pd.DataFrame:
         for norm in params["norms"]:
             if norm == "ghost" and params["ghost_batch"] >= b:
                 continue
+            job.progress(f"batch size {b}, norm {norm}: {epochs} epochs")
             spec = nets.MLPSpec(d_in, d["classes"], tuple(params["hidden"]), norm=norm, ghost_batch=params["ghost_batch"])
             df, _ = nets.train(spec, _optim(params), ms, data, epochs=epochs, batch_size=b,
                                eval_every=epochs, drop_last=True, device=dev)
@@ -304,6 +306,7 @@ def bn_stats(job) -> pd.DataFrame:
     runs = [("layer_norm", "layer", b, params["epochs"]), ("batch1", "layer", 1, params["b1_epochs"]),
             ("batch1", "batch", 1, params["b1_epochs"])]
     for arm, norm, bs, epochs in runs:
+        job.progress(f"{arm} ({norm}, batch {bs}, {epochs} epochs)")
         spec = nets.MLPSpec(d_in, C, hidden, norm=norm)
         df, err = try_train(spec, _optim(params), ms, data, epochs=epochs, batch_size=bs,
                             eval_every=epochs, device=dev)

@@ -192,6 +192,7 @@ def dropout_expectation(job) -> pd.DataFrame:
             out.append(_rows(**base, feature=np.arange(z.size), metric="z", value=z))
 
     for s in range(params["seeds"]):
+        job.progress(f"seed {s + 1} of {params['seeds']}")
         x, h = _activations(job, s)
         for variant in ("standard", "inverted", "control"):
             for p in params["rates"]:
@@ -274,6 +275,7 @@ def dropout_mc(job) -> pd.DataFrame:
     spec = nets.MLPSpec(d_in=spec_t["p"], d_out=spec_t["classes"], hidden=tuple(params["hidden"]),
                         p_hidden=tuple(p for p, _ in models))
     engine_seeds = [job.int_seed(s) for _, s in models]  # same init and order across rates
+    job.progress(f"training {K} models (rates x seeds) for {params['epochs']} epochs")
     model = nets.BatchedMLP(spec, engine_seeds, device=device)
     keeper = BestWeights(model)
     hist, model = nets.train(spec, nets.OptimSpec("adam", lr=params["lr"]), engine_seeds,
@@ -288,6 +290,7 @@ def dropout_mc(job) -> pd.DataFrame:
                  value=keeper.epoch.numpy().astype(float))]
     summ = {}
     for split in ("test", "ood"):
+        job.progress(f"{S} MC-dropout passes on {split}")
         x = _stack(per, f"X_{split}")
         gens = [torch.Generator(device=device).manual_seed(job.int_seed("mc", split, k)) for k in range(K)]
         p_det = _softmax64(model.predict(x))
@@ -342,6 +345,7 @@ def rates_at_size(job, n_train: int) -> pd.DataFrame:
     listed under both layers (rate 0 of the hidden and of the input sweep).
     """
     params, device, n_seeds = job.params, job.device, job.params["seeds"]
+    job.progress(f"n_train {n_train}: training every rate x seed")
     arms = _arms(params)
     models = [(pair, s) for pair in arms for s in range(n_seeds)]
     ds = [_sample(job, n_train, s) for s in range(n_seeds)]

@@ -91,6 +91,7 @@ def finetune_point(job, n_train: int) -> pd.DataFrame:
     K, C = A * S, PRETRAIN_CLASSES
     n_max = max(params["sweep"]["n_train"])
     data = cnn.stack_seeds([finetune_data(root, i, n_train, params["n_val"], n_max) for i in range(S)])
+    job.progress(f"n_train {n_train}: pretraining {S} models")
     base = pretrain(job, *data["pretrain"])
     Xtr, ytr = data["train"]
     # the fine-tuning network: pretrained convs (or the scratch init) and a fresh head, the same for every arm of a seed
@@ -132,6 +133,8 @@ def finetune_point(job, n_train: int) -> pd.DataFrame:
     epochs_used = torch.full((K,), float(params["epochs"]), device=device)
     clipped = torch.zeros(K, device=device)
     for step in range(steps):
+        if step % max(1, steps // 4) == 0:
+            job.progress(f"n_train {n_train}: fine-tuning step {step} of {steps}")
         idx = order[step]
         x = Xtr[seed_of, idx].repeat(A, 1, 1, 1, 1).to(device)
         y = cnn.smooth(ytr[seed_of, idx].repeat(A, 1).to(device), C, eps)

@@ -103,6 +103,7 @@ def gd_vs_ridge(job) -> pd.DataFrame:
     s_min_ref = min(_eig_pos(s) for _, s, _, _ in draws)
     out = []
     for frac in params["eta_fractions"]:
+        job.progress(f"eta fraction {frac}")
         eta = frac / s_ref
         steps = np.unique(np.round(np.geomspace(1, params["late_factor"] / (eta * s_min_ref), params["n_steps"])).astype(np.int64))
         for i, (d, s, V, z) in enumerate(draws):
@@ -153,6 +154,7 @@ def sgd_l2_decay(job) -> pd.DataFrame:
     pop = data.truth(design)
     out = []
     for i in range(params["seeds"]):
+        job.progress(f"seed {i + 1} of {params['seeds']}")
         d = _draw(design, pop, job.rng(i))
         for lr in params["lrs"]:
             res = opt.sgd_l2_vs_decay(d["Xtr"], d["ytr"], params["lam"], lr, params["steps"],
@@ -191,6 +193,7 @@ def adam_l2_decay(job) -> pd.DataFrame:
     params, name = job.params, job.experiment
     out = []
     for i in range(params["seeds"]):
+        job.progress(f"seed {i + 1} of {params['seeds']}")
         for coef in params["coefs"]:
             X, y, beta, scales = adam_design(job, coef, i)
             df = opt.adam_shrinkage(X, y, params["lam"], params["lr"], params["steps"],
@@ -228,6 +231,7 @@ def noise_vs_ridge(job) -> pd.DataFrame:
     K_max = copies[-1]
     out = []
     for n_train in params["n_train"]:
+        job.progress(f"n_train {n_train}")
         design = apply_overrides(base_design, {"n_train": n_train})
         pop = data.truth(design)
         for i in range(params["seeds"]):
@@ -324,6 +328,7 @@ def bias_variance(job) -> pd.DataFrame:
     root_sigma = vecs * np.sqrt(np.clip(vals, 0, None))
     out = []
     for r in range(params["seeds"]):
+        job.progress(f"replicate {r + 1} of {params['seeds']}")
         pts = job.rng("points", r).standard_normal((params["n_points"], design["p"])) @ root_sigma.T
         f = pts @ pop["beta"]
         preds, strengths = {}, {}

@@ -2,6 +2,10 @@
 patience and best-weight restore (N8), AdamW vs Adam with L2 over an lr x decay
 grid (N12), and label smoothing's effect on calibration (N13)."""
 
+# Metrics that may be non-finite for some seeds (regbench.checks): a reliability
+# bin that holds no prediction in a seed has no accuracy or mean confidence.
+NONFINITE = {"label_smoothing": ("bin_accuracy", "bin_confidence")}
+
 
 def problems(cfg: dict) -> list[str]:
     """AdamW multiplies w by (1 - lr * decay) each step: at >= 1 it flips or zeroes every weight."""

@@ -106,6 +106,7 @@ def early_stopping(job) -> pd.DataFrame:
     ds = draw(job)
     K = params["seeds"]
     model_seeds = [job.int_seed(i) for i in range(K)]
+    job.progress(f"training {K} models for {params['epochs']} epochs")
     df, _ = train(mlp(params, spec), OptimSpec("adam", lr=params["lr"]), model_seeds, stack(ds, list(range(K))),
                   epochs=params["epochs"], batch_size=params["batch_size"], device=dev)
     curves = df.rename(columns={"model": "seed"})
@@ -128,6 +129,7 @@ def adamw_vs_l2(job) -> pd.DataFrame:
     out = []
     for point in job.points:
         name = point["optimizer"]
+        job.progress(f"optimizer {name}: {params['epochs']} epochs")
         kind, decay = OPTIMIZERS[name]
         grid = grid_points(params, name)
         if decay == "decoupled":
@@ -172,6 +174,7 @@ def label_smoothing(job) -> pd.DataFrame:
     grid = list(itertools.product(range(params["seeds"]), params["smoothings"]))
     data = stack(ds, [i for i, _ in grid])
     model_seeds = [job.int_seed(i) for i, _ in grid]
+    job.progress(f"training {len(grid)} models for {params['epochs']} epochs")
     _, model = train(mlp(params, spec), OptimSpec("adam", lr=params["lr"]), model_seeds, data,
                      epochs=params["epochs"], batch_size=params["batch_size"], eval_every=0,
                      mix=smoothing_mix([e for _, e in grid]), device=dev)
