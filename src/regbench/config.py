@@ -458,9 +458,11 @@ def main(argv=None) -> int:
     as `snakemake --configfile FILE ...` would, without Snakemake (which reports a YAML
     syntax error in a --configfile without its line)."""
     root = Path(__file__).resolve().parents[2]
-    files = list(sys.argv[1:] if argv is None else argv)
+    default = root / "config" / "config.yaml"
+    # naming the default file itself checks it alone, as a plain `snakemake` run would use it
+    files = [f for f in (sys.argv[1:] if argv is None else argv) if Path(f).resolve() != default.resolve()]
     try:
-        cfg = load(root / "config" / "config.yaml", files)
+        cfg = load(default, files)
         cfg = validate(cfg, load_schema(root / "workflow" / "schemas" / "config.schema.yaml"))
     except ConfigError as err:
         print(err, file=sys.stderr)
