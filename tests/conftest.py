@@ -48,3 +48,18 @@ def snakemake(workdir: Path, *args, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_tables(tiny):
+    """Every experiment of the tiny config run through the job runner, as the workflow
+    would aggregate them (experiment -> tidy table). Tests copy before they perturb."""
+    import pandas as pd
+
+    from regbench import config, data, jobs, studies
+    out = {}
+    for name, params in tiny["experiments"].items():
+        design = studies.stored_design(name, params)
+        d = data.generate(tiny["designs"][design], design, params["seeds"], tiny["seed"]) if design else None
+        out[name] = pd.concat([jobs.run(name, tiny, k, d) for k in range(config.n_chunks(name, params))], ignore_index=True)
+    return out
