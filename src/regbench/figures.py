@@ -28,20 +28,18 @@ def new(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 4.2,
 def finish(fig, title: str, footer: str):
     """Title (the finding) on top, provenance (config, seeds) at the bottom, panels in between.
 
-    The space the title and footer take is measured after drawing, not guessed from a
-    line count, so neither leaves a blank band nor runs into a panel."""
+    The footer's height is measured after drawing, not guessed from a line count, and
+    tight_layout keeps the title clear, so neither leaves a blank band nor runs into a panel."""
     width = fig.get_size_inches()[0]
     title = "\n".join(textwrap.wrap(title, int(width * 10.5)))
     footer = "\n".join(textwrap.wrap(footer, int(width * 19)))
-    top = fig.suptitle(title, fontsize=11, fontweight="bold", y=0.995, va="top")
+    fig.suptitle(title, fontsize=11, fontweight="bold", y=0.995, va="top")
     foot = fig.text(0.01, 0.005, footer, fontsize=7, color="#444444", ha="left", va="bottom")
     fig.canvas.draw()
-    r = fig.canvas.get_renderer()
-    to_fig = fig.transFigure.inverted()
-    title_bottom = to_fig.transform(top.get_window_extent(r))[0, 1]
-    footer_top = to_fig.transform(foot.get_window_extent(r))[1, 1]
+    footer_top = fig.transFigure.inverted().transform(foot.get_window_extent(fig.canvas.get_renderer()))[1, 1]
     pad = 0.08 / fig.get_size_inches()[1]  # 0.08 inch between the panels and the title or footer
-    fig.tight_layout(rect=(0, footer_top + pad, 1, title_bottom - pad))
+    # tight_layout already keeps the suptitle clear of the panels: only the footer is ours to reserve
+    fig.tight_layout(rect=(0, footer_top + pad, 1, 1))
     return fig
 
 
@@ -114,7 +112,8 @@ def seeds_text(fig: Figure, cfg: dict) -> str:
 
 def footer(cfg: dict, config_name: str, extra: str) -> str:
     """Provenance line printed on every figure."""
-    return f"config {config_name} | root seed {cfg['seed']} | {extra} | 95% intervals: bootstrap over seeds"
+    return (f"config {config_name} | root seed {cfg['seed']} | {extra} | 95% intervals over seeds: Student t for means, "
+            "BCa bootstrap where a panel says so")
 
 
 def caption(fig: Figure, cfg: dict, config_name: str) -> str:
