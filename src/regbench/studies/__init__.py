@@ -10,6 +10,8 @@ belongs to it, behind a small fixed interface:
                                  before any job; each problem names its key
                   stream(exp)    -> stream-key prefix of its jobs' seeds, if not (exp,)
                   details(tables) -> str: extra markdown for the ledger
+                  NONFINITE      experiment -> metrics that may be NaN for some seeds
+                                 (regbench.checks refuses any other non-finite value)
     schema.yaml   experiment name -> JSON schema of its params: the study's experiments
     runners.py    RUNNERS: experiment name -> fn(job) -> tidy DataFrame. May import
                   torch: only a job imports it.
