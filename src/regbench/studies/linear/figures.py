@@ -251,19 +251,24 @@ def failure_modes(t, footer):
     ax = axes[0, 0]
     xs = np.arange(len(roles))
     for k, (setting, label) in enumerate((("tuned", "validation-tuned lambda"), ("lambda_x5", "5 x tuned lambda"))):
-        share = z[z.setting == setting].groupby("role").value.mean().reindex(roles)
-        ax.bar(xs + (k - 0.5) * 0.38, share, width=0.38, color=SEQ[k], label=label)
+        # per seed first (a role may hold several features), then the mean and interval over seeds
+        per_seed = z[z.setting == setting].groupby(["role", "seed"]).value.mean()
+        ci = np.array([mean_ci(per_seed[r].to_numpy()) if r in per_seed else (np.nan,) * 3 for r in roles])
+        ax.bar(xs + (k - 0.5) * 0.38, ci[:, 0], width=0.38, color=SEQ[k], label=label,
+               yerr=[ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]], capsize=2, error_kw=dict(lw=0.8))
     ax.set_xticks(xs, ["twin x0", "twin x1", "x2 (quadratic)", "x3 (interact.)", "x4 (interact.)", "x5-x9 weak", "noise"],
                   rotation=30, ha="right")
-    ax.set_ylabel("share of seeds where the lasso sets it to zero")
+    ax.set_ylabel("share of seeds where the lasso zeroes it\n(mean, 95% interval over seeds)")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7)
     ax.set_title("informative features zeroed by a linear lasso")
     ax = axes[0, 1]
     fp1 = select(df, "false_pos")
-    vals = [fp1[fp1.setting == "tuned"].value.mean(), fp1[fp1.setting == "stability"].value.mean(),
-            select(df, "mb_bound").value.mean()]
-    ax.bar(range(3), vals, color=[COLORS["lasso"], COLORS["enet"], "#999999"])
+    ci = np.array([mean_ci(fp1[fp1.setting == "tuned"].groupby("seed").value.mean().to_numpy()),
+                   mean_ci(fp1[fp1.setting == "stability"].groupby("seed").value.mean().to_numpy()),
+                   mean_ci(select(df, "mb_bound").groupby("seed").value.mean().to_numpy())])
+    ax.bar(range(3), ci[:, 0], color=[COLORS["lasso"], COLORS["enet"], "#999999"],
+           yerr=[ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]], capsize=3, error_kw=dict(lw=0.8))
     ax.set_xticks(range(3), ["one tuned\nlasso", "stability\nselection", "M-B bound"])
     ax.set_ylabel("false selections per seed (mean)")
     tp = select(df, "true_pos").value.mean()
