@@ -58,6 +58,27 @@ def claim(id: str, text: str, needs, figure: str | None = None, table: str | Non
     return wrap
 
 
+def claim_parts(parts: dict, needs, figure: str, judge):
+    """Register each part of a multi-part claim as a ledger row of its own.
+
+    parts: key -> (ID, wording, deciding statistic); judge(tables, key) -> (fields, note),
+    where fields holds value, lo, hi, verdict (and the calibration fields of row()), or
+    None when the part was not run in this config."""
+    def register(key):
+        cid, text, statistic = parts[key]
+
+        @claim(cid, text, needs, figure=figure)
+        def rule(t):
+            fields, note = judge(t, key)
+            if fields is None:
+                return row(statistic, np.nan, np.nan, np.nan, "inconclusive", note)
+            return row(statistic, **fields, note=note)
+        return rule
+
+    for key in parts:
+        register(key)
+
+
 def row(statistic: str, value, lo, hi, verdict: str, note: str = "", sesoi: float | None = None,
         family: str = "", n: int | None = None, sd: float | None = None, cells: int = 1) -> dict:
     """What a rule returns: the statistic, its value and 95% interval, the verdict, a note;

@@ -20,7 +20,7 @@ for shapes the wide-nuisance test set (training used narrow nuisances).
 import numpy as np
 import pandas as pd
 
-from regbench.verdicts import claim, pts as _pts, regimes, row, worst
+from regbench.verdicts import claim, claim_parts, pts as _pts, regimes, row, worst
 from regbench.stats import mean_ci, verdict
 
 # The split each dataset's claim is read on: digits' held-out test set; for
@@ -195,20 +195,12 @@ N14_PARTS = {"A": ("N14a", "Label-preserving augmentation helps (test accuracy a
                    "test-accuracy change of the label-changing flip on digits, pooled over sizes")}
 
 
-def _n14_part(key):
-    cid, text, statistic = N14_PARTS[key]
-
-    @claim(cid, text, ["augmentation"], figure="augmentation_accuracy")
-    def rule(t):
-        q = parts(t["augmentation"])[key]
-        if not len(q["cells"]):
-            return row(statistic, np.nan, np.nan, np.nan, "inconclusive", "no arm of this part in the config")
-        return row(statistic, **q["summary"], note=q["text"])
-    return rule
+def _n14_judge(t, key):
+    q = parts(t["augmentation"])[key]
+    return (q["summary"], q["text"]) if len(q["cells"]) else (None, "no arm of this part in the config")
 
 
-for _key in N14_PARTS:
-    _n14_part(_key)
+claim_parts(N14_PARTS, ["augmentation"], "augmentation_accuracy", _n14_judge)
 
 
 @claim("N14", "Data augmentation regularizes: label-preserving transforms help, more so with less data; "

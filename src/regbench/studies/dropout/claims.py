@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from regbench.verdicts import across, claim, regimes, row, within, worst
+from regbench.verdicts import across, claim, claim_parts, regimes, row, within, worst
 from regbench.verdicts import where as by_rate
 from regbench.stats import boot_ci, mean_ci, verdict
 
@@ -261,18 +261,12 @@ N4_PARTS = {"spread": ("N4a", "MC dropout's spread (mutual information) is large
                     "test ECE, deterministic minus MC average (positive = MC better), pooled over hidden rates")}
 
 
-def _n4_part(name):
-    cid, text, statistic = N4_PARTS[name]
-
-    @claim(cid, text, ["dropout_mc"], figure="dropout_uncertainty")
-    def rule(t):
-        summary, table = n4_parts(t["dropout_mc"])[name]
-        return row(statistic, **summary, note=f"by hidden rate (Holm over rates): {by_rate(table)}")
-    return rule
+def _n4_judge(t, key):
+    summary, table = n4_parts(t["dropout_mc"])[key]
+    return summary, f"by hidden rate (Holm over rates): {by_rate(table)}"
 
 
-for _name in N4_PARTS:
-    _n4_part(_name)
+claim_parts(N4_PARTS, ["dropout_mc"], "dropout_uncertainty", _n4_judge)
 
 
 @claim("N4", "MC dropout gives usable uncertainty: larger spread far from the training data, better NLL/calibration than one deterministic pass",
