@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {"seeds": 2, "sweep": {"dataset": ["digits", "shapes"], "n_train": [20, 40]}, "chunk_size": 2,
-        "steps": 8, "batch_size": 8, "n_test": 40, "widths": [2, 3], "n_examples": 1}
+        "epochs": 2, "mix_epochs": 3, "batch_size": 8, "n_test": 40, "widths": [2, 3], "n_examples": 1}
 
 
 def cfg_with(params: dict | None = None) -> dict:
@@ -210,8 +210,11 @@ def test_rule_and_figures_on_the_tiny_run(tiny_table):
 SIZES = (50, 100, 200, 400)
 
 
-def synthetic(effects: dict, seeds: int = 6, noise: float = 0.002, skip=()) -> pd.DataFrame:
-    """A results table where arm accuracy = none + effects[arm](dataset, n) + small noise; (dataset, arm) in skip left out."""
+def synthetic(effects: dict, seeds: int = 6, noise: float = 0.002, skip=(), shifted: dict | None = None,
+              overlap: float = 0.0) -> pd.DataFrame:
+    """A results table where arm accuracy = none + effects[arm](dataset, n) + small noise; (dataset, arm) in skip left out.
+    Shapes rows on the in-distribution split (test_iid) and the shifted one (test, with `shifted` effects, default the
+    same); digits rows carry the resample overlap `overlap`."""
     arms = {"none": ("none", np.nan), "affine": ("affine", np.nan), "flip": ("flip", np.nan),
             "mixup": ("mixup", 0.2), "mixup_a1": ("mixup", 1.0), "cutmix": ("cutmix", 1.0)}
     r = np.random.default_rng(0)
@@ -223,10 +226,14 @@ def synthetic(effects: dict, seeds: int = 6, noise: float = 0.002, skip=()) -> p
                 for arm, (kind, alpha) in arms.items():
                     if (ds, arm) in skip:
                         continue
-                    eff = effects.get(arm, lambda ds, n: 0.0)(ds, n) if arm != "none" else 0.0
-                    for metric, v in (("acc", base + eff + noise * r.standard_normal()), ("nll", 0.5 - eff)):
-                        rows.append(dict(dataset=ds, n_train=n, arm=arm, kind=kind, alpha=alpha, seed=s,
-                                         split="test", metric=metric, value=v))
+                    for split, eff_of in ((("test", effects),) if ds == "digits" else
+                                          (("test_iid", effects), ("test", shifted or effects))):
+                        eff = eff_of.get(arm, lambda ds, n: 0.0)(ds, n) if arm != "none" else 0.0
+                        for metric, v in (("acc", base + eff + noise * r.standard_normal()), ("nll", 0.5 - eff)):
+                            rows.append(dict(dataset=ds, n_train=n, arm=arm, kind=kind, alpha=alpha, seed=s,
+                                             split=split, metric=metric, value=v))
+            rows.append(dict(dataset=ds, n_train=n, arm="none", kind="none", alpha=np.nan, seed=0, split="design",
+                             metric="resample_overlap", value=overlap if ds == "digits" else 0.0))
     return pd.DataFrame(rows)
 
 
@@ -244,7 +251,8 @@ def verdict(df):
 
 def test_all_parts_supported_then_each_perturbation_flips():
     p = rules.parts(synthetic(GOOD))
-    assert {k: q["verdict"] for k, q in p.items()} == {"A": "supported", "B": "supported", "C": "supported", "D": "supported"}
+    assert {k: q["verdict"] for k, q in p.items()} == {"A": "supported", "B": "supported", "C": "supported", "D": "supported",
+                                                       "E": "supported"}
     assert verdict(synthetic(GOOD)).verdict == "supported"
     # A + B: the label-preserving arms hurt at every size -> A refuted, and a refuted part refutes N14 (C, D hold)
     bad_affine = synthetic({**GOOD, "affine": lambda ds, n: -0.04}, skip={("shapes", "flip")})
@@ -286,6 +294,39 @@ def test_noise_makes_it_inconclusive():
     assert (p["A"]["cells"].verdict == "inconclusive").mean() >= 0.5
 
 
+def test_shifted_row_reaches_each_verdict_and_stays_out_of_n14():
+    rows = lambda df: evaluate({"augmentation": df}).set_index("id")  # noqa: E731
+    good = rows(synthetic(GOOD))
+    assert good.loc["N14e"].verdict == "supported" and good.loc["N14"].verdict == "supported"
+    hurt = {"affine": lambda ds, n: -0.04, "flip": lambda ds, n: -0.04}
+    bad = rows(synthetic(GOOD, shifted={**GOOD, **hurt}))
+    assert bad.loc["N14e"].verdict == "refuted" and bad.loc["N14"].verdict == "supported"  # E is beside N14
+    tiny = {"affine": lambda ds, n: 0.001, "flip": lambda ds, n: -0.001}
+    assert rows(synthetic(GOOD, shifted={**GOOD, **tiny}, noise=0.001)).loc["N14e"].verdict == "equivalent"
+    mixed = {"affine": lambda ds, n: 0.03 if n <= 100 else -0.03, "flip": lambda ds, n: 0.03 if n <= 100 else -0.03}
+    assert rows(synthetic(GOOD, shifted={**GOOD, **mixed})).loc["N14e"].verdict == "conditional"
+    null = {"affine": lambda ds, n: 0.0, "flip": lambda ds, n: 0.0}
+    assert rows(synthetic(GOOD, shifted={**GOOD, **null}, noise=0.05)).loc["N14e"].verdict == "inconclusive"
+    # each part's equivalent: effects far below a point with tight seeds
+    flat = rules.parts(synthetic({k: (lambda ds, n: 0.0005) for k in GOOD}, noise=0.0005))
+    assert flat["A"]["verdict"] == "equivalent" and flat["D"]["verdict"] == "equivalent"
+
+
+def test_digits_intervals_use_the_recorded_overlap():
+    """Seeds that re-split digits get the corrected resampled t: the same gains with a recorded
+    overlap give a wider digits interval, and a verdict that was clear becomes inconclusive."""
+    effects = {**GOOD, "flip": lambda ds, n: -0.02 if ds == "digits" else 3 / n}
+    plain = rules.parts(synthetic(effects, noise=0.02))["D"]
+    fixed = rules.parts(synthetic(effects, noise=0.02, overlap=0.8))["D"]
+    assert plain["verdict"] == "supported" and fixed["verdict"] == "inconclusive"
+    w = lambda q: (q["cells"].hi - q["cells"].lo).to_numpy()  # noqa: E731
+    np.testing.assert_allclose(w(fixed) / w(plain), np.sqrt((1 / 6 + 0.8) / (1 / 6)), rtol=1e-9)
+    # shapes seeds are fresh draws: their cells are untouched
+    a0, a1 = rules.parts(synthetic(GOOD))["A"]["cells"], rules.parts(synthetic(GOOD, overlap=0.8))["A"]["cells"]
+    sh = lambda c: c[c.dataset == "shapes"].hi.to_numpy()  # noqa: E731
+    np.testing.assert_array_equal(sh(a0), sh(a1))
+
+
 # ---------------------------------------------------------------- N17: fine-tuning recipe
 FT_TINY = {"seeds": 2, "sweep": {"n_train": [10, 20]}, "epochs": 6, "batch_size": 8, "n_val": 20, "widths": [2, 3],
            "lr": 0.3, "recipe": {"patience": 1}, "pretrain": {"steps": 5, "batch_size": 16}}
@@ -299,7 +340,7 @@ def ft_cfg(params=None):
 
 def test_finetune_arms_and_schedule():
     arms = ft.finetune_arms()
-    assert len(arms) == 2 + 2 * 6 + 2
+    assert len(arms) == 2 + 2 * 6 + 2 and len(ft.finetune_arms(clip_controls=[{"lr_factor": 0.5}])) == 17
     assert not any(v for k, v in arms["baseline"].items() if k in ft.COMPONENTS)
     assert all(arms["full"][c] for c in ft.COMPONENTS) and arms["no_clipping"]["clipping"] is False
     assert arms["only_adamw"]["adamw"] and not arms["only_adamw"]["warmup"]
@@ -322,7 +363,7 @@ def ft_table():
 def test_finetune_runner(ft_table):
     df = ft_table
     acc = df[(df.metric == "acc") & (df.split == "test")]
-    assert len(acc) == 2 * 2 * 16 and acc.value.between(0, 1).all()
+    assert len(acc) == 2 * 2 * 19 and acc.value.between(0, 1).all()
     ep = df[df.metric == "epochs_used"]
     assert (ep[~ep.early_stopping].value == 6).all()
     assert (ep.value <= 6).all() and (ep[ep.early_stopping].value < 6).any()  # patience 1 stops some

@@ -66,11 +66,55 @@ def test_teacher_data_is_nested_balanced_and_noisy_where_configured():
     big, small = teacher.sample(TEACHER, "t", 200, 0, 1), teacher.sample(TEACHER, "t", 50, 0, 1)
     assert np.array_equal(big["X_train"][:50], small["X_train"]) and np.array_equal(big["y_train"][:50], small["y_train"])
     assert np.array_equal(big["X_test"], small["X_test"])  # test set does not depend on n_train
-    clean = teacher.teacher_output(TEACHER, "t", 1, big["X_val"].astype(float)).argmax(axis=1)
+    clean = teacher.teacher_output(TEACHER, "t", 1, 0, big["X_val"].astype(float)).argmax(axis=1)
     flipped = (clean != big["y_val"]).mean()
     assert 0.2 * 2 / 3 - 0.06 < flipped < 0.2 * 2 / 3 + 0.06  # a flip to a random class keeps 1/3 of labels
-    assert np.array_equal(teacher.teacher_output(TEACHER, "t", 1, big["X_test"].astype(float)).argmax(axis=1), big["y_test"])
+    assert np.array_equal(teacher.teacher_output(TEACHER, "t", 1, 0, big["X_test"].astype(float)).argmax(axis=1), big["y_test"])
     assert np.bincount(big["y_test"], minlength=3).min() > 400 / 3 * 0.4
     assert np.abs(big["X_ood"]).std() > 2.5 * np.abs(big["X_test"]).std()
     other = teacher.sample(TEACHER, "t", 50, 1, 1)
     assert not np.array_equal(other["X_train"], small["X_train"])
+
+
+def test_each_seed_is_its_own_task():
+    """Seeds draw their own teacher, so intervals over seeds cover task-to-task variation:
+    on the same inputs, two seeds' teachers label a large share of points differently,
+    while a seed's teacher is the same whatever the training size."""
+    from regbench import teacher
+    X = teacher.sample(TEACHER, "t", 10, 0, 1)["X_test"].astype(float)
+    a, b = (teacher.teacher_output(TEACHER, "t", 1, s, X).argmax(axis=1) for s in (0, 1))
+    assert (a != b).mean() > 0.3  # 3 classes: unrelated teachers disagree on ~2/3 of points
+    assert np.array_equal(teacher.sample(TEACHER, "t", 10, 3, 1)["y_test"], teacher.sample(TEACHER, "t", 80, 3, 1)["y_test"])
+
+
+@pytest.mark.parametrize("placement", ["sources", "spread", "factor"])
+def test_placements_keep_each_groups_signal_and_fill_the_group(placement):
+    design = dict(TWINS, coef=dict(first_k=3, value=1.0, placement=placement))
+    pop = data.truth(design)
+    groups = data.twin_groups(design["covariance"], 12)
+    assert list(groups) == [0, 1, 2, 0, 0, 1, 1, 2, 2, -1, -1, -1]
+    nonzero = np.flatnonzero(pop["beta"])
+    assert list(nonzero) == ([0, 1, 2] if placement == "sources" else list(range(9)))
+    if placement == "spread":  # the same signal per group as the sources-only design
+        assert pop["beta"] @ pop["Sigma"] @ pop["beta"] == pytest.approx(3.0)
+    if placement == "factor":  # every pair of a group correlates r; y's variance beyond X joins the noise
+        g = np.flatnonzero(groups == 0)
+        assert np.allclose(pop["Sigma"][np.ix_(g, g)][~np.eye(3, dtype=bool)], 0.8)
+        explained = pop["beta"] @ pop["Sigma"] @ pop["beta"]
+        assert explained + pop["sigma"] ** 2 == pytest.approx(3.0 + 0.5**2)  # total variance of y: 3 factors + noise
+    d = data.generate(design, placement, 1, root=3)
+    resid = d["y_train"][0] - d["X_train"][0] @ d["beta"]
+    assert resid.std() == pytest.approx(pop["sigma"], rel=0.05)
+
+
+@pytest.mark.parametrize("design,key", [
+    (dict(TWINS, coef=dict(first_k=3, value=1.0, placement="spread"), covariance=dict(family="toeplitz", rho=0.5)), "coef.placement"),
+    (dict(TWINS, coef=dict(first_k=5, value=1.0, placement="factor")), "coef.first_k"),
+    (dict(TWINS, coef=dict(first_k=3, value=1.0, placement="factor"), covariance=dict(TWINS["covariance"], r=-0.3)), "covariance.r"),
+    (dict(TWINS, coef=dict(first_k=3, value=1.0, placement="middle")), "coef.placement")])
+def test_placement_problems_name_the_key_and_the_allowed_values(design, key):
+    from regbench import config
+    msgs = config.design_problems(design)
+    assert msgs and msgs[0].startswith(key) and "allowed" in msgs[0]
+    with pytest.raises(ValueError, match=key.split(".")[-1]):
+        data.truth(design)

@@ -128,15 +128,13 @@ def test_figures_draw(tables):
 
 
 # ------------------------------------------------------------- verdicts follow the results
-def test_N1_flips(tables):
-    t = {"dropout_expectation": tables["dropout_expectation"].copy()}
-    assert rules.n1(t)["verdict"] == "supported"
-    df = t["dropout_expectation"]
-    df.loc[(df.metric == "share_exceed") & (df.variant == "inverted"), "value"] = 0.2
-    assert rules.n1(t)["verdict"] == "refuted"
-    df = tables["dropout_expectation"].copy()
-    df.loc[(df.metric == "share_exceed") & (df.variant == "control"), "value"] = 0.0
-    assert rules.n1({"dropout_expectation": df})["verdict"] == "inconclusive"  # no power, no verdict
+def test_rules_run_on_the_runners_tables(tables):
+    # verdicts on planted tables: tests/test_dropout_claims.py; here the rules read what the runners write
+    from regbench.verdicts import REGISTRY, VERDICTS
+    for cid in ("N1", "N2", "N3", "N3a", "N3b", "N4", "N4a", "N4b", "N4c"):
+        out = REGISTRY[cid].rule(tables)
+        assert out["verdict"] in VERDICTS and out["note"], cid
+    assert REGISTRY["N3a"].rule(tables)["family"] in ("regimes", "paired")
 
 
 def _set(df, mask, values):
@@ -173,34 +171,6 @@ def test_N4_flips(tables):
     assert rules.n4({"dropout_mc": part})["verdict"] == "refuted"
     mixed = _set(df, (df.metric == "ece_mc") & (df.rate == df.rate.max()), 0.9)  # calibration fails at one rate only
     assert rules.n4({"dropout_mc": mixed})["verdict"] == "conditional"
-
-
-def _synthetic_losses(df, best_hidden, best_input, benefit_small, benefit_large):
-    """Overwrite validation and test losses: a V in the rate around the given optimum, deeper at the
-    smallest size (the rule chooses the rate on validation and reports the test loss)."""
-    df = df.copy()
-    sel = df.metric.isin(["test_loss", "val_loss"])
-    sizes = sorted(df.n_train.unique())
-    r = df.loc[sel]
-    opt = np.where(r.layer == "hidden", r.n_train.map(best_hidden), r.n_train.map(best_input))
-    depth = np.where(r.n_train == sizes[0], benefit_small, benefit_large)
-    loss = 1.0 - depth * (1 - np.abs(r.rate - opt) / 0.25).clip(lower=0) + 0.001 * r.seed
-    df.loc[sel, "value"] = loss.to_numpy()
-    return df
-
-
-def test_N3_flips(tables):
-    df = tables["dropout_rates"]
-    rates_h = sorted(df[df.layer == "hidden"].rate.unique())
-    rates_i = sorted(df[df.layer == "input"].rate.unique())
-    sizes = sorted(df.n_train.unique())
-    good = _synthetic_losses(df, {n: 0.5 for n in sizes}, {n: 0.2 for n in sizes}, 0.2, 0.05)
-    assert rates_h[-1] == 0.5 and rates_i[-1] == 0.2
-    assert rules.n3({"dropout_rates": good})["verdict"] == "supported"
-    bad = _synthetic_losses(df, {n: 0.0 for n in sizes}, {n: 0.0 for n in sizes}, 0.05, 0.2)
-    assert rules.n3({"dropout_rates": bad})["verdict"] == "refuted"
-    mixed = _synthetic_losses(df, {sizes[0]: 0.5, sizes[1]: 0.0}, {n: 0.2 for n in sizes}, 0.2, 0.05)
-    assert rules.n3({"dropout_rates": mixed})["verdict"] == "conditional"
 
 
 def test_config_rejects_a_bad_rate():

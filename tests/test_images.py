@@ -4,6 +4,7 @@ import torch
 from torchvision.transforms import v2
 
 from regbench import images as im
+from regbench import stats
 
 torch.set_num_threads(1)
 
@@ -43,6 +44,65 @@ def test_digits_nested_and_deterministic():
     assert not torch.equal(small["X_test"], other["X_test"])
     with pytest.raises(ValueError):
         im.digits(0, 1500, 200, 200, seed=0)
+
+
+def test_digit_folds_disjoint_nested_and_class_restricted():
+    F = 5
+    splits = [im.digit_indices(0, 100, 20, 359, seed=i, folds=F) for i in range(F)]
+    tests = np.concatenate([sp["test"] for sp in splits])
+    assert len(tests) == len(np.unique(tests)) == 5 * 359  # the test folds are disjoint
+    for sp in splits:
+        assert not set(sp["test"]) & set(sp["train"]) and not set(sp["test"]) & set(sp["val"])
+        assert not set(sp["train"]) & set(sp["val"])
+    small = im.digit_indices(0, 40, 20, 359, seed=2, folds=F)
+    assert (small["train"] == splits[2]["train"][:40]).all() and (small["test"] == splits[2]["test"]).all()
+    assert (im.digit_indices(0, 40, 20, 359, seed=7, folds=F)["test"] == splits[2]["test"]).all()  # seed mod F
+    five = im.digits(0, 50, 100, 179, seed=1, folds=5, classes=range(5, 10))
+    assert set(five["y_test"].tolist()) | set(five["y_train"].tolist()) == {5, 6, 7, 8, 9}
+    assert np.bincount(five["y_train"].numpy(), minlength=10)[5:].tolist() == [10] * 5
+    with pytest.raises(ValueError):
+        im.digits(0, 50, 0, 400, seed=0, folds=5)  # a fold holds 1797 // 5 = 359
+
+
+def _planted_coverage(folds: int, n_fit: int, n_test: int, reps: int = 1000, noise: float = 0.02, seeds: int = 5):
+    """Coverage of the plain and the corrected t interval on planted re-splits of digits.
+
+    Every replicate draws a new data set of 1797 'images', each with a test effect g
+    (how it scores when tested; sd 1 across the population) and a fit effect h (how it
+    moves a model trained on it; sd 3, so that training images matter, as they do for a
+    CNN at a few hundred images); a seed's result is mu + mean g over its test images +
+    mean h over its fitting images + seed noise (init, batch order). The true mean is mu; re-splits of
+    one data set share images, and so share their effects."""
+    idx = [im.digit_indices(0, n_fit, 0, n_test, seed=i, folds=folds) for i in range(seeds)]
+    r = np.random.default_rng(folds * 1000 + n_fit)
+    g = r.standard_normal((reps, im.N_DIGITS))
+    h = 3 * r.standard_normal((reps, im.N_DIGITS))
+    d = np.stack([g[:, sp["test"]].mean(1) + h[:, sp["train"]].mean(1) for sp in idx], 1)
+    d = 0.3 + d + noise * r.standard_normal(d.shape)
+    ov = im.resample_overlap(n_fit, n_test, im.N_DIGITS) if folds else None
+    cover = lambda o: np.mean([lo <= 0.3 <= hi for _, lo, hi in (stats.mean_ci(v, overlap=o) for v in d)])  # noqa: E731
+    return cover(0.0), (cover(ov) if ov is not None else None)
+
+
+def test_resplit_intervals_on_planted_digits():
+    """Measured: re-splits of one data set make the plain t interval under-cover when the
+    seeds share many images (a fresh test set per seed, the old design, or disjoint test
+    folds with large training sets from the rest), while the corrected resampled t
+    (resample_overlap, with the folds) covers at least 93%."""
+    old_plain, _ = _planted_coverage(0, 800, 500)
+    assert old_plain < 0.90, f"fresh test sets, plain t covers {old_plain:.3f}"
+    plain, fixed = _planted_coverage(5, 800, 359)
+    assert plain < 0.90, f"folds, 800 shared-pool training images, plain t covers {plain:.3f}"
+    assert fixed >= 0.93, f"folds, corrected t covers {fixed:.3f}"
+    plain_small, fixed_small = _planted_coverage(5, 50, 359)
+    assert fixed_small >= 0.93 and plain_small >= 0.90  # few shared images: the correction is small
+
+
+def test_resample_overlap_values():
+    assert im.resample_overlap(0, 359, 1797) == 0.0
+    rho = 800 * (1797 - 718) / (1797 - 359) ** 2
+    assert im.resample_overlap(800, 359, 1797) == pytest.approx(rho / (1 - rho))
+    assert im.resample_overlap(50, 359, 1797) < im.resample_overlap(800, 359, 1797)
 
 
 # ------------------------------------------------------------------ shapes

@@ -182,7 +182,8 @@ def lbfgs_oracle(X, y, lam, a):
 def test_against_independent_oracle(twins, a):
     X, y = twins
     n = len(y)
-    lams = L.lambda_grid(X, y, a, 50)[[5, 15, 30, 49]]
+    # three lambdas with zeros, and one further down the path (3e-4 lambda_max) where none is left
+    lams = np.append(L.lambda_grid(X, y, a, 50)[[5, 15, 30]], 3e-4 * L.lambda_max(X, y, a))
     W = L.enet_path(X, y, lams, a)
     assert (W[:3] == 0).any(axis=1).all() and (W[3] != 0).all()  # zeros to compare, and none
     for lam, w in zip(lams, W):

@@ -253,8 +253,8 @@ def test_N12_follows_the_best_of_grid(tables, R):
 
 def test_N13_follows_the_calibration(tables, R):
     ls = tables["label_smoothing"]
-    s01 = (ls.smoothing == 0.1) & ls.metric.isin(["ece", "confident_wrong_rate"]) & ls["bin"].isna()
-    base = (ls.smoothing == 0.0) & ls.metric.isin(["ece", "confident_wrong_rate"]) & ls["bin"].isna()
+    s01 = (ls.smoothing == 0.1) & ls.metric.isin(["ece", "top_wrong"]) & ls["bin"].isna()
+    base = (ls.smoothing == 0.0) & ls.metric.isin(["ece", "top_wrong"]) & ls["bin"].isna()
     lower = _shift(_shift(ls, base, 0.5), base, 0.01 * ls.seed[base])
     assert verdict_of({"label_smoothing": lower}, R.n13) == "supported"
     higher = _shift(_shift(ls, s01, 0.5), s01, 0.01 * ls.seed[s01])

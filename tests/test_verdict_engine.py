@@ -110,12 +110,17 @@ def test_L7e_reaches_its_verdicts_with_realistic_tables():
     assert out["sesoi"] == pytest.approx(0.01 * 11, rel=0.1) and out["family"] == "regimes"
 
 
-def test_replicate_agreement_counts_matching_verdicts():
-    from regbench import replicates
-    a = pd.DataFrame({"id": ["L1", "N8"], "verdict": ["supported", "conditional"]})
-    b = pd.DataFrame({"id": ["L1", "N8"], "verdict": ["supported", "refuted"]})
-    c = pd.DataFrame({"id": ["L1", "N8"], "verdict": ["supported", "refuted"]})
-    t = replicates.agreement({"s1": a, "s2": b, "s3": c}).set_index("id")
-    assert t.loc["L1", "agreement"] == 1.0 and t.loc["N8", "modal"] == "refuted"
-    assert t.loc["N8", "agreement"] == pytest.approx(2 / 3)
-    assert "1 of 2 claims (L1)" in replicates.to_markdown(t.reset_index())
+def test_replicate_agreement_counts_root_seeds_that_match_this_run():
+    from regbench import ledger, replicates
+    a = pd.DataFrame({"id": ["L1", "N8", "N9"], "verdict": ["supported", "conditional", "refuted"]})
+    b = pd.DataFrame({"id": ["L1", "N8"], "verdict": ["supported", "refuted"]})  # N9 missing: not the same verdict
+    c = pd.DataFrame({"id": ["L1", "N8", "N9"], "verdict": ["supported", "refuted", "refuted"]})
+    t = replicates.agreement(a, {"seed 2": b, "seed 3": c}).set_index("id")
+    # the share agreeing with this run's verdict, not with the majority
+    assert t.loc["L1", "agreement"] == 1.0 and t.loc["N8", "agreement"] == pytest.approx(1 / 3)
+    assert t.loc["N9", "agreement"] == pytest.approx(2 / 3)
+    assert "1 of 3 claims (L1)" in replicates.to_markdown(t.reset_index(), "seed 1")
+    rows = a.assign(claim="", statistic="s", value=1.0, lo=0.5, hi=1.5, sesoi=0.1, note="", evidence="",
+                    agreement=t.agreement.to_numpy(), root_seeds=3)
+    md = ledger.to_markdown(rows)
+    assert "Same verdict across root seeds" in md and "| 1/3 |" in md and "| 3/3 |" in md

@@ -178,6 +178,29 @@ def test_two_configs_keep_their_results_apart(run_a, tmp_path):
     assert "results/ holds the results of config 'config/config.yaml'" in proc.stdout + proc.stderr
 
 
+def test_replicates_rerun_the_workflow_under_other_root_seeds_and_the_ledger_counts_agreement(tmp_path, tiny_raw):
+    (tmp_path / "wd").mkdir()
+    wd = make_workdir(tmp_path / "wd", tiny_raw)
+    (wd / "one.yaml").write_text(yaml.safe_dump({"experiments": {"geometry": tiny_raw["experiments"]["geometry"]}}))
+    snakemake(wd, "--cores", "2", "--configfile", "one.yaml", "--config", "replicates=3")
+    out = wd / "results" / "one"
+    ledger = pd.read_csv(out / "claims.csv")
+    assert (ledger.root_seeds == 3).all() and ledger.agreement.between(1 / 3, 1).all()
+    root = tiny_raw["seed"]
+    for k in (1, 2):  # each replicate: the same config under root seed seed+k, in its own folder
+        rep = out / "replicates" / f"seed-{root + k}"
+        assert yaml.safe_load((rep / "tables" / "metadata.json").read_text())["root_seed"] == root + k
+        assert (rep / ".regbench-config").read_text().strip() == "config/config.yaml, one.yaml"
+        assert set(pd.read_csv(rep / "claims.csv").id) == set(ledger.id)
+    geometry = pd.read_parquet(out / "tables" / "geometry.parquet")
+    other = pd.read_parquet(out / "replicates" / f"seed-{root + 1}" / "tables" / "geometry.parquet")
+    assert not geometry.value.equals(other.value)  # another root seed: other data
+    md = (out / "claims.md").read_text()
+    assert "Same verdict across root seeds" in md and "## Verdicts across root seeds" in md
+    # finished replicates are kept: nothing to do on a rerun
+    assert jobs_planned(snakemake(wd, "-n", "--cores", "2", "--configfile", "one.yaml", "--config", "replicates=3")) == {}
+
+
 def test_a_name_cannot_write_outside_results(tmp_path, tiny_raw):
     bad = copy.deepcopy(tiny_raw)
     bad["designs"]["../../outside/x"] = bad["designs"].pop("problem1")

@@ -317,12 +317,16 @@ def _semantic_problems(cfg: dict, defined: dict) -> list[str]:
 
 def design_problems(design: dict) -> list[str]:
     """What a schema-valid design cannot do, by arithmetic (no p x p matrix is built):
-    blocks that do not fit in p, more coefficients than features, an snr with no signal."""
+    blocks that do not fit in p, more coefficients than features, a coef.placement its
+    covariance cannot carry, an snr with no signal."""
     out, p, coef = covariance_problems(design["covariance"], design["p"]), design["p"], design["coef"]
     if "values" in coef and len(coef["values"]) > p:
         out.append(f"coef.values: {len(coef['values'])} values for p = {p} features; allowed: at most p")
     if "first_k" in coef and coef["first_k"] > p:
         out.append(f"coef.first_k: {coef['first_k']} exceeds p = {p}")
+    if not out:  # placements read the twins blocks, so only once they fit
+        from regbench import data
+        out += data.placement_problems(design)
     if "snr" in design["noise"] and not out and not _has_signal(design):
         out.append("noise.snr: the design has no signal (beta' Sigma beta = 0), so a signal-to-noise ratio cannot set "
                    "its noise level; allowed: noise.sigma, or coef with a non-zero coefficient")

@@ -4,7 +4,8 @@ A design is a dict (see config/README.md):
 
     n_train, n_val, n_test, p
     covariance: {family: independent | toeplitz | equicorrelated | twins | factors, ...}
-    coef:       {first_k: k, value: b}  or  {values: [...]}  (padded with zeros to p)
+    coef:       {first_k: k, value: b}  or  {values: [...]}  (padded with zeros to p),
+                optionally placement: sources | spread | factor  (twins designs; see `truth`)
     noise:      {sigma: s}  or  {snr: r}   (snr = beta' Sigma beta / sigma^2)
 """
 import numpy as np
@@ -13,6 +14,10 @@ from regbench.seeds import rng as make_rng
 
 SPLITS = ("train", "val", "test")
 FAMILIES = ("independent", "toeplitz", "equicorrelated", "twins", "factors")
+# Where a twins design's signal sits (coef.placement): on the sources only (the
+# document's Problem 1), spread evenly over each source's group, or on a latent
+# factor that every feature of the group measures with noise.
+PLACEMENTS = ("sources", "spread", "factor")
 
 
 def twin_index(source: int, copy: int, sources: int, copies: int) -> int:
@@ -88,11 +93,72 @@ def _sqrt_psd(sigma: np.ndarray) -> np.ndarray:
 
 
 def truth(design: dict) -> dict:
-    """The population quantities of a design: covariance, coefficients, noise sd."""
-    p = design["p"]
-    sigma_x = covariance(design["covariance"], p)
+    """The population quantities of a design: covariance, coefficients, noise sd.
+
+    coef.placement moves a twins design's signal (coefficient b of source i) while
+    the signal each group carries stays b^2, so the signal-to-noise ratio is matched:
+      sources  beta_i = b, twins 0 (the document's Problem 1)
+      spread   every feature of the group gets b / sqrt(1' Sigma_g 1): y is the same
+               per-group signal variance, evenly shared by correlated features
+      factor   a latent factor f per group: every feature of the group is
+               sqrt(r) f + sqrt(1 - r) e (every pair correlates r, twins included)
+               and y carries b f. X spans f only partly: y's regression on X is
+               beta = b sqrt(r) / (1 + (m-1) r) on each of the group's m features,
+               and the rest of b f, b^2 (1 - m r / (1 + (m-1) r)), joins the noise
+    """
+    problems = placement_problems(design)
+    if problems:
+        raise ValueError(problems[0])
+    p, cov, placement = design["p"], design["covariance"], design["coef"].get("placement", "sources")
+    sigma_x = covariance(cov, p)
     beta = coefficients(design["coef"], p)
-    return {"Sigma": sigma_x, "beta": beta, "sigma": noise_sigma(design["noise"], beta, sigma_x)}
+    latent = 0.0  # variance of y that the factor placement leaves outside X's span
+    if placement != "sources":
+        beta, groups = np.zeros(p), twin_groups(cov, p)
+        for i, b in enumerate(coefficients(design["coef"], p)[: cov["sources"]]):
+            g = np.flatnonzero(groups == i)
+            if placement == "factor":
+                r, m = cov["r"], g.size
+                sigma_x[np.ix_(g, g)] = r + (1 - r) * np.eye(m)
+                beta[g] = b * np.sqrt(r) / (1 + (m - 1) * r)
+                latent += b**2 * (1 - m * r / (1 + (m - 1) * r))
+            else:
+                beta[g] = b / np.sqrt(sigma_x[np.ix_(g, g)].sum())
+    sigma = noise_sigma(design["noise"], beta, sigma_x)
+    return {"Sigma": sigma_x, "beta": beta, "sigma": float(np.sqrt(sigma**2 + latent))}
+
+
+def twin_groups(cov: dict, p: int) -> np.ndarray:
+    """Per feature of a twins design: the source it belongs with (itself for a
+    source, its source for a twin), or -1 for a feature outside every group."""
+    out = np.full(p, -1)
+    s, c = cov["sources"], cov["copies"]
+    out[:s] = np.arange(s)
+    for i in range(s):
+        out[[twin_index(i, k, s, c) for k in range(c)]] = i
+    return out
+
+
+def placement_problems(design: dict) -> list[str]:
+    """Why a design's coef.placement cannot be built (messages name the key and the
+    allowed values), or []: spread and factor need the groups of a twins covariance,
+    signal only on its sources, and (factor) a correlation a factor can make, r >= 0."""
+    placement, cov = design["coef"].get("placement", "sources"), design["covariance"]
+    if placement not in PLACEMENTS:
+        return [f"coef.placement: unknown {placement!r}; allowed: {', '.join(PLACEMENTS)}"]
+    if placement == "sources":
+        return []
+    if cov["family"] != "twins":
+        return [f"coef.placement: {placement!r} spreads each source's signal over its twins, but covariance.family is "
+                f"{cov['family']!r}; allowed: placement sources, or covariance.family twins"]
+    coef, s = design["coef"], cov["sources"]
+    k = len(coef["values"]) if "values" in coef else coef["first_k"]
+    if k > s:
+        return [f"coef.{'values' if 'values' in coef else 'first_k'}: {k} coefficients, but placement {placement!r} "
+                f"places signal on the {s} sources (covariance.sources) only; allowed: at most {s}"]
+    if placement == "factor" and cov["r"] < 0:
+        return [f"covariance.r: {cov['r']} with coef.placement 'factor' (features sqrt(r) f + noise); allowed: 0 <= r <= 1"]
+    return []
 
 
 def sample(design: dict, rng: np.random.Generator, population: dict | None = None) -> dict:

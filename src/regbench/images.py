@@ -59,6 +59,8 @@ from regbench import seeds
 
 __all__ = [
     "digits",
+    "digit_indices",
+    "resample_overlap",
     "shapes",
     "SHAPE_CLASSES",
     "NARROW",
@@ -86,15 +88,41 @@ def _digits_arrays():
     return X, y
 
 
-def digits(root_seed: int, n_train: int, n_val: int, n_test: int, seed: int) -> dict:
+def digits(root_seed: int, n_train: int, n_val: int, n_test: int, seed: int, folds: int = 0,
+           classes=None) -> dict:
     """sklearn's 8x8 digits split deterministically into train / val / test.
 
     Returns dict with X_train, X_val, X_test (float32 tensors [n, 1, 8, 8],
-    pixel values / 16 so in [0, 1]) and y_train, y_val, y_test (int64 [n]).
+    pixel values / 16 so in [0, 1]) and y_train, y_val, y_test (int64 [n]);
+    the split is `digit_indices` (same arguments).
+    """
+    X, y = _digits_arrays()
 
-    Split for (root_seed, seed): one permutation of all 1797 images from
+    def pack(idx):
+        return torch.from_numpy(X[idx][:, None].copy()), torch.from_numpy(y[idx].copy())
+
+    out = {}
+    for name, idx in digit_indices(root_seed, n_train, n_val, n_test, seed, folds, classes).items():
+        out[f"X_{name}"], out[f"y_{name}"] = pack(idx)
+    return out
+
+
+def digit_indices(root_seed: int, n_train: int, n_val: int, n_test: int, seed: int, folds: int = 0,
+                  classes=None) -> dict:
+    """The split of `digits` as indices into sklearn's digits: {"train", "val", "test"} -> int array.
+
+    classes: keep only these digits (labels unchanged); None keeps all 1797 images.
+
+    Split for (root_seed, seed): one permutation of the images from
     ``seeds.rng(root_seed, "digits", seed)``; its first n_test images are the
     test set, the next n_val the validation set, the rest the training pool.
+    With folds = F > 0 the test set is instead fold (seed mod F) of F disjoint
+    folds (one permutation from ``seeds.rng(root_seed, "digits", "folds", F)``,
+    the same for every seed), its first n_test images (n_test <= images // F);
+    val and pool come from the seed's permutation of the other images. Seeds
+    re-split one data set, so their results are correlated: disjoint test folds
+    remove the part that shared test images cause, and `resample_overlap` gives
+    the correction for the part shared training images cause.
     The pool is ordered class-round-robin (each class shuffled, then the k-th
     image of every class before the (k+1)-th of any, class order within a
     round random), and the training set is its first n_train images. Hence,
@@ -103,12 +131,22 @@ def digits(root_seed: int, n_train: int, n_val: int, n_test: int, seed: int) -> 
     and every training set is class-balanced to within one image per class
     (while the pool lasts; classes have 174-183 images).
     """
-    if min(n_train, n_val, n_test) < 0 or n_train + n_val + n_test > N_DIGITS:
-        raise ValueError(f"need 0 <= sizes and n_train + n_val + n_test <= {N_DIGITS}")
-    X, y = _digits_arrays()
+    _, y = _digits_arrays()
+    keep = np.arange(len(y)) if classes is None else np.flatnonzero(np.isin(y, list(classes)))
+    N = len(keep)
+    if min(n_train, n_val, n_test, folds) < 0 or n_train + n_val + n_test > N:
+        raise ValueError(f"need 0 <= sizes and n_train + n_val + n_test <= {N}")
+    if folds and n_test > N // folds:
+        raise ValueError(f"n_test = {n_test} exceeds a fold ({N} images // {folds} folds = {N // folds})")
     r = seeds.rng(root_seed, "digits", seed)
-    perm = r.permutation(len(y))
-    test, val, pool = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    if folds:
+        fold = seeds.rng(root_seed, "digits", "folds", folds).permutation(keep)[:folds * (N // folds)]
+        test = fold.reshape(folds, -1)[seed % folds, :n_test]
+        rest = r.permutation(np.setdiff1d(keep, test))
+        val, pool = rest[:n_val], rest[n_val:]
+    else:
+        perm = r.permutation(keep)
+        test, val, pool = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
     # round-robin order of the pool: rank within class (pool order is already random)
     rank = np.empty(len(pool), np.int64)
     for c in range(10):
@@ -116,15 +154,25 @@ def digits(root_seed: int, n_train: int, n_val: int, n_test: int, seed: int) -> 
         rank[members] = np.arange(len(members))
     class_order = r.permutation(10)  # tie-break within a round
     order = np.lexsort((class_order[y[pool]], rank))
-    train = pool[order][:n_train]
+    return {"train": pool[order][:n_train], "val": val, "test": test}
 
-    def pack(idx):
-        return torch.from_numpy(X[idx][:, None].copy()), torch.from_numpy(y[idx].copy())
 
-    out = {}
-    for name, idx in (("train", train), ("val", val), ("test", test)):
-        out[f"X_{name}"], out[f"y_{name}"] = pack(idx)
-    return out
+def resample_overlap(n_fit: int, n_fold: int, n_total: int) -> float:
+    """The overlap term of the corrected resampled t (regbench.stats.mean_ci) for seeds
+    that re-split one set of n_total images: test sets disjoint folds of n_fold images,
+    n_fit images (training and validation) drawn from the rest of each seed.
+
+    Shared test images are gone with the folds; shared fitting images remain. Under a
+    first-order (additive) model of how each image moves a seed's result, two seeds'
+    results correlate by at most the expected share of one seed's fitting images that
+    the other also fits on, rho = n_fit (n_total - 2 n_fold) / (n_total - n_fold)^2
+    (an image outside both test folds is in each fitting set with probability
+    n_fit / (n_total - n_fold)); higher-order terms of a shared training set correlate
+    less (rho^k). Returns rho / (1 - rho), Nadeau and Bengio's variance term. Not
+    covered: an image tested in one seed and trained on in another, whose two effects
+    tend to have opposite signs."""
+    rho = n_fit * max(n_total - 2 * n_fold, 0) / (n_total - n_fold) ** 2
+    return rho / (1 - rho)
 
 
 # ------------------------------------------------------------------ shapes

@@ -71,11 +71,15 @@ def to_markdown(df: pd.DataFrame, header: str = "") -> str:
     """The ledger for a reader: one short line per claim (what decides it, its value and
     95% interval, the smallest effect of interest, the verdict), then a section per
     claim with its wording, the evidence and the details."""
-    lines = [header, "", "| ID | Verdict | Value [95% interval] | Smallest effect of interest (or tolerance) | Deciding statistic |",
-             "|---|---|---|---|---|"]
+    reps = "agreement" in df  # replicate runs: the share of root seeds giving this verdict
+    lines = [header, "", "| ID | Verdict | Value [95% interval] | Smallest effect of interest (or tolerance) | Deciding statistic |"
+             + (" Same verdict across root seeds |" if reps else ""), "|---|---|---|---|---|" + ("---|" if reps else "")]
     for r in df.itertuples():
         sesoi = _fmt(r.sesoi) if "sesoi" in df and not pd.isna(r.sesoi) else ""
-        lines.append("| " + " | ".join(_cell(c) for c in (r.id, f"**{r.verdict}**", _interval(r), sesoi, r.statistic)) + " |")
+        cells = [r.id, f"**{r.verdict}**", _interval(r), sesoi, r.statistic]
+        if reps:
+            cells.append(f"{round(r.agreement * r.root_seeds)}/{r.root_seeds}")
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     counts = df.verdict.value_counts()
     lines += ["", "Verdicts: " + ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICTS if counts.get(v, 0)), "",
               "## Details", ""]

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import brentq
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import enet_path as _sk_enet_path
-from sklearn.linear_model import lars_path
+from sklearn.linear_model import lars_path, lars_path_gram
 
 
 def standardize(X_train, *others):
@@ -223,6 +223,33 @@ def kkt_violation(X, y, W, lambdas, l1_ratio):
     w_j != 0: |g_j + lam*a*sign(w_j)|;  w_j == 0: max(0, |g_j| - lam*a).
     """
     return _kkt(X.T @ X, X.T @ y, len(y), W, np.asarray(lambdas, dtype=float), l1_ratio)
+
+
+def lars_oracle(X, y, lambdas, l1_ratio):
+    """W [L, p]: the minimizers of f by homotopy (LARS with the lasso modification),
+    an algorithm independent of `enet_path`'s coordinate descent: it follows the
+    exact piecewise-linear path from lambda_max down, so a coefficient is zero
+    exactly where the path has not let it in, with no stopping rule.
+
+    The elastic net is the lasso on the Gram matrix X^T X + n lam (1-a) I (the
+    ridge term as extra rows), with L1 strength lam*a: one path per lam. The
+    lasso's path is one call for every lam. Between knots the path is linear in
+    the L1 strength, so the solution at lam is interpolated exactly.
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    n, p = X.shape
+    lam = np.atleast_1d(np.asarray(lambdas, dtype=float))
+    gram, Xy = X.T @ X, X.T @ y
+
+    def at(G, alpha):  # the lasso of Gram G at the L1 strengths alpha (sklearn: 1/(2n) scaling, as ours)
+        knots, _, coefs = lars_path_gram(Xy, G, n_samples=n, method="lasso", max_iter=max(500, 10 * p),
+                                         alpha_min=float(alpha.min()))  # the path's last knot is at or below it
+        knots, coefs = knots[::-1], coefs[:, ::-1]  # increasing, for interp
+        return np.array([np.interp(alpha, knots, c) for c in coefs]).T
+
+    if l1_ratio == 1:
+        return at(gram, lam)
+    return np.vstack([at(gram + n * v * (1 - l1_ratio) * np.eye(p), np.array([v * l1_ratio])) for v in lam])
 
 
 def lasso_constrained(X, y, radius):

@@ -19,12 +19,27 @@ def _finite(x) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def mean_ci(x, level: float = LEVEL) -> tuple[float, float, float]:
+def _se(sd: float, n: int, overlap: float) -> float:
+    """Standard error of a mean of n values with sample sd: sd * sqrt(1/n + overlap)
+    (computed as before, sd / sqrt(n), when overlap is 0: the default is bit for bit the plain t)."""
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap}")
+    return sd / np.sqrt(n) if overlap == 0 else sd * np.sqrt(1.0 / n + overlap)
+
+
+def mean_ci(x, level: float = LEVEL, overlap: float = 0.0) -> tuple[float, float, float]:
     """Mean of per-seed values with a Student-t interval over seeds.
 
     Fewer than two values give no interval (NaN ends: a verdict on it reads
     inconclusive), never a zero-width one; values that are all equal give the
     zero-width interval their zero spread implies (exactness checks).
+
+    overlap: Nadeau and Bengio's (2003) corrected resampled t, for seeds that are
+    re-splits of one data set and so are correlated: the variance of the mean is
+    s^2 * (1/J + overlap) instead of s^2 / J, with J - 1 degrees of freedom. For a
+    correlation rho between re-splits, overlap = rho / (1 - rho); Nadeau and
+    Bengio's rho = n_test / n gives overlap = n_test / n_train. 0 (the default):
+    independent seeds, the plain t interval.
     """
     x = _finite(x)
     if x.size == 0:
@@ -32,19 +47,21 @@ def mean_ci(x, level: float = LEVEL) -> tuple[float, float, float]:
     m = float(x.mean())
     if x.size < 2:
         return (m, np.nan, np.nan)
-    half = float(st.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    q, sd = st.t.ppf(0.5 + level / 2, x.size - 1), x.std(ddof=1)
+    half = float(q * sd / np.sqrt(x.size) if overlap == 0 else q * _se(sd, x.size, overlap))
     return (m, m - half, m + half)
 
 
-def t_pvalue(x, threshold: float = 0.0, claimed: str = ">") -> float:
-    """One-sided p-value of a one-sample t test: H0 mean <= threshold (claimed ">") or >= (claimed "<")."""
+def t_pvalue(x, threshold: float = 0.0, claimed: str = ">", overlap: float = 0.0) -> float:
+    """One-sided p-value of a one-sample t test: H0 mean <= threshold (claimed ">") or >= (claimed "<").
+    overlap: the corrected resampled t of mean_ci (0, the default: independent seeds)."""
     x = _finite(x)
     if x.size < 2:
         return np.nan
     sd = x.std(ddof=1)
     if sd == 0:
         return 0.0 if (x[0] > threshold if claimed == ">" else x[0] < threshold) else 1.0
-    t = (x.mean() - threshold) / (sd / np.sqrt(x.size))
+    t = (x.mean() - threshold) / _se(sd, x.size, overlap)
     return float(st.t.sf(t, x.size - 1) if claimed == ">" else st.t.cdf(t, x.size - 1))
 
 

@@ -1,9 +1,12 @@
 """Data for the neural studies: inputs from a covariance family, targets from a
 fixed random teacher network (one tanh hidden layer), so the truth is known.
 
-A teacher spec is plain config data (see config/README.md, `teachers`). The
-teacher's weights depend only on (root, name): every seed learns the same task;
-seeds change the data draw (and, in the engine, the initialization).
+A teacher spec is plain config data (see config/README.md, `teachers`). Each seed
+is its own task: the teacher's weights depend on (root, name, seed), as do the data
+draw and (in the engine) the initialization. Seeds are therefore independent draws
+of task, data and training together, and an interval over seeds covers task-to-task
+variation as well; with one teacher shared by every seed it would not (seeds would
+be nested in one task, and the interval would speak for that task alone).
 """
 import functools
 import json
@@ -24,15 +27,15 @@ def classification_spec(teachers: dict, name: str) -> dict:
     return teachers[name]
 
 
-def _weights(spec: dict, name: str, root: int) -> dict:
-    # built once per process: the logit-centring probe costs ~0.4 s
-    return _weights_cached(json.dumps(spec, sort_keys=True), name, root)
+def _weights(spec: dict, name: str, root: int, seed: int) -> dict:
+    # cached per process: a job draws each seed's data several times
+    return _weights_cached(json.dumps(spec, sort_keys=True), name, root, seed)
 
 
-@functools.lru_cache(maxsize=8)
-def _weights_cached(spec_json: str, name: str, root: int) -> dict:
+@functools.lru_cache(maxsize=512)
+def _weights_cached(spec_json: str, name: str, root: int, seed: int) -> dict:
     spec = json.loads(spec_json)
-    r = make_rng(root, "teacher", name)
+    r = make_rng(root, "teacher", name, seed)
     p, h = spec["p"], spec["hidden"]
     out = spec["classes"] if spec["task"] == "classification" else 1
     w = dict(W1=r.standard_normal((p, h)) * np.sqrt(2.0 / p), b1=0.3 * r.standard_normal(h),
@@ -48,15 +51,16 @@ def _root(spec: dict) -> np.ndarray:
     return vecs * np.sqrt(np.clip(vals, 0, None))
 
 
-def teacher_output(spec: dict, name: str, root: int, X: np.ndarray) -> np.ndarray:
-    """The teacher's logits (classification) or mean (regression, [n])."""
-    w = _weights(spec, name, root)
+def teacher_output(spec: dict, name: str, root: int, seed: int, X: np.ndarray) -> np.ndarray:
+    """Seed's teacher's logits (classification) or mean (regression, [n])."""
+    w = _weights(spec, name, root, seed)
     out = np.tanh(X @ w["W1"] + w["b1"]) @ w["W2"] + w["b2"]
     return out if spec["task"] == "classification" else out[:, 0]
 
 
 def sample(spec: dict, name: str, n_train: int, seed: int, root: int) -> dict:
-    """One seed's splits: train / val (with label noise), test and ood (clean).
+    """One seed's task (its own teacher) and splits: train / val (with label noise),
+    test and ood (clean).
 
     Training rows are a prefix of a pool drawn for the seed, so with the same
     seed a smaller training set is a subset of a larger one (only the prefix
@@ -72,7 +76,7 @@ def sample(spec: dict, name: str, n_train: int, seed: int, root: int) -> dict:
         x = stream("x").standard_normal((n, spec["p"])) @ root_cov.T
         if split == "ood":
             x = x * spec["ood_scale"]
-        f = teacher_output(spec, name, root, x)
+        f = teacher_output(spec, name, root, seed, x)
         noisy = split in ("train", "val")
         if spec["task"] == "classification":
             y = f.argmax(axis=1)

@@ -91,12 +91,14 @@ def row(statistic: str, value, lo, hi, verdict: str, note: str = "", sesoi: floa
                 n=np.nan if n is None else int(n), sd=np.nan if sd is None else float(sd), cells=int(cells))
 
 
-def paired(x, claimed: str, sesoi: float, threshold: float = 0.0) -> dict:
+def paired(x, claimed: str, sesoi: float, threshold: float = 0.0, overlap: float = 0.0) -> dict:
     """The interval and calibration fields of a rule decided by one set of per-seed values:
-    pass as row(statistic, **paired(x, "<", SESOI), note=...)."""
+    pass as row(statistic, **paired(x, "<", SESOI), note=...). overlap: seeds that are
+    re-splits of one data set get the corrected resampled t (regbench.stats.mean_ci);
+    0, the default, treats them as independent."""
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
-    m, lo, hi = mean_ci(x)
+    m, lo, hi = mean_ci(x, overlap=overlap)
     return dict(value=m, lo=lo, hi=hi, verdict=decide(lo, hi, claimed, threshold, sesoi), sesoi=sesoi, family="paired",
                 n=x.size, sd=float(x.std(ddof=1)) if x.size > 1 else None)
 
@@ -145,7 +147,7 @@ def decide(lo: float, hi: float, claimed: str = ">", threshold: float = 0.0, ses
 
 
 def regimes(cells: dict, claimed: str = ">", threshold: float = 0.0, sesoi: float | None = None,
-            alpha: float = 1 - LEVEL) -> tuple[dict, pd.DataFrame]:
+            alpha: float = 1 - LEVEL, overlap: float | dict = 0.0) -> tuple[dict, pd.DataFrame]:
     """A claim measured in several regimes (sizes, rates, designs): each cell a
     pd.Series of per-seed values indexed by seed.
 
@@ -160,21 +162,29 @@ def regimes(cells: dict, claimed: str = ">", threshold: float = 0.0, sesoi: floa
                    without shared seeds pool their values)
     Returns (summary, per-cell table); summary holds value, lo, hi, verdict and the
     calibration fields of row(), so a rule can return row(statistic, **summary, note=...).
+
+    overlap: for seeds that are re-splits of one data set, the corrected resampled t
+    (regbench.stats.mean_ci) in every test and interval: one number for every cell,
+    or a dict cell -> number (a missing cell gets 0); the pooled effect takes the
+    largest over the cells, the correction of its most correlated cell. 0, the
+    default, treats seeds as independent.
     """
     names = list(cells)
     other = "<" if claimed == ">" else ">"
     k = len(names)
-    adj = holm([t_pvalue(cells[c], threshold, claimed) for c in names] + [t_pvalue(cells[c], threshold, other) for c in names])
+    ov = {c: float(overlap.get(c, 0.0)) if isinstance(overlap, dict) else float(overlap) for c in names}
+    adj = holm([t_pvalue(cells[c], threshold, claimed, ov[c]) for c in names]
+               + [t_pvalue(cells[c], threshold, other, ov[c]) for c in names])
     rows = []
     for i, c in enumerate(names):
-        m, lo, hi = mean_ci(cells[c])
+        m, lo, hi = mean_ci(cells[c], overlap=ov[c])
         v = ("supported" if adj[i] < alpha else "refuted" if adj[k + i] < alpha
              else "equivalent" if decide(lo, hi, claimed, threshold, sesoi) == "equivalent" else "inconclusive")
         rows.append(dict(cell=c, n=int(np.isfinite(np.asarray(cells[c], dtype=float)).sum()), mean=m, lo=lo, hi=hi,
                          p_holm=adj[i], verdict=v))
     table = pd.DataFrame(rows, columns=["cell", "n", "mean", "lo", "hi", "p_holm", "verdict"])
     per_seed = pd.concat({c: pd.Series(cells[c], dtype=float) for c in names}, axis=1).mean(axis=1).dropna().to_numpy()
-    m, lo, hi = mean_ci(per_seed)
+    m, lo, hi = mean_ci(per_seed, overlap=max(ov.values(), default=0.0))
     v = "conditional" if {"supported", "refuted"} <= set(table.verdict) else decide(lo, hi, claimed, threshold, sesoi)
     summary = dict(value=m, lo=lo, hi=hi, verdict=v, sesoi=sesoi, family="regimes", n=per_seed.size,
                    sd=float(per_seed.std(ddof=1)) if per_seed.size > 1 else None, cells=k)

@@ -2,12 +2,14 @@
 # rules share. Everything study-specific comes from regbench.studies (the one registry).
 import os
 import re
+import sys
 from pathlib import Path
 
 import regbench.config as rbconfig
 from regbench import figures as rbfigures
 from regbench import jobs as rbjobs
 from regbench import ledger as rbledger
+from regbench import resources as rbresources
 from regbench import studies as rbstudies
 
 # config/config.yaml, then each --configfile, then --config, merged by
@@ -28,6 +30,8 @@ EXPERIMENTS = list(config["experiments"])
 STUDY_OF = rbstudies.study_of()
 FIGURES = rbstudies.figures()
 R = config["results"]  # this config's results folder: every output lies under it
+# Every rule's mem_mb / runtime (minutes) / gpu, from measured costs scaled to this config (README, "GPU and resources").
+RESOURCES = rbresources.Declared(Path(workflow.basedir) / "workflow" / "resources.yaml", config)
 
 
 def _config_name(path) -> str:
@@ -108,6 +112,33 @@ def footer_template(extra: str) -> str:
     # {config} and {seeds} are filled in by the script: the config's name from the
     # environment, the seed counts from the tables it read.
     return rbfigures.footer(config, "{config}", extra)
+
+
+PYTHON = sys.executable  # the nested replicate runs use this run's snakemake, activated or not
+# Root seeds of the replicate runs (config `replicates`): seed+1 ... seed+R-1.
+REPLICATE_SEEDS = [config["seed"] + k for k in range(1, config["replicates"])]
+
+
+def _here(path) -> str:
+    # relative to the working directory when inside it, so the command (a param) is the
+    # same in every checkout and a copied results folder does not rerun its replicates
+    rel = os.path.relpath(os.path.abspath(path))
+    return str(path) if rel.startswith("..") else rel
+
+
+def replicate_command(w) -> str:
+    """This run's Snakefile, config files and --config settings under root seed w.root,
+    into its own folder; --nolock because the outer run holds the lock of this
+    directory (the folders do not overlap)."""
+    keep = {k: v for k, v in workflow.config_settings.config.items() if k not in ("seed", "results", "replicates")}
+    if any(isinstance(v, (dict, list)) for v in keep.values()):
+        raise rbconfig.ConfigError("replicates: --config settings passed on to the replicate runs must be plain values "
+                                   f"(got {', '.join(k for k, v in keep.items() if isinstance(v, (dict, list)))}); "
+                                   "put nested settings in a --configfile")
+    return " ".join(["--snakefile", _here(workflow.main_snakefile), "--nolock",
+                     *[f"--configfile {_here(f)}" for f in _EXTRA],
+                     "--config", f"seed={w.root}", f"results={R}/replicates/seed-{w.root}", "replicates=1",
+                     *[f"{k}={v}" for k, v in keep.items()]])
 
 
 def all_targets():

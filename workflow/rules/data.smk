@@ -12,6 +12,9 @@ rule data:
         seeds=lambda w: rbjobs.seeds_needed(config)[w.design],
         settings=design_settings,
         footer=lambda w: footer_template(f"design {w.design}, {rbjobs.seeds_needed(config)[w.design]} seeds stored"),
+    resources:
+        mem_mb=RESOURCES.data("mem_mb"),
+        runtime=RESOURCES.data("runtime"),
     log:
         R + "/logs/data/{design}.log",
     script:

@@ -7,6 +7,10 @@ rule experiment:
     params:
         settings=lambda w: SETTINGS[w.experiment],
     threads: config["threads"]
+    resources:
+        mem_mb=RESOURCES.experiment("mem_mb"),
+        runtime=RESOURCES.experiment("runtime"),
+        gpu=RESOURCES.experiment("gpu"),
     log:
         R + "/logs/{study}/{experiment}/chunk{chunk}.log",
     benchmark:
@@ -22,6 +26,9 @@ rule aggregate:
     output:
         table=R + "/tables/{experiment}.parquet",
         summary=R + "/tables/{experiment}.csv",
+    resources:
+        mem_mb=RESOURCES.rule("aggregate", "mem_mb"),
+        runtime=RESOURCES.rule("aggregate", "runtime"),
     log:
         R + "/logs/aggregate/{experiment}.log",
     script:

@@ -12,6 +12,9 @@ rule figure:
     params:
         caption=figure_caption,
         footer=lambda w: footer_template("{seeds}"),  # a function: braces in a string param are wildcards
+    resources:
+        mem_mb=RESOURCES.rule("figure", "mem_mb"),
+        runtime=RESOURCES.rule("figure", "runtime"),
     log:
         R + "/logs/figures/{study}/{name}.log",
     script:
@@ -24,10 +27,31 @@ rule provenance:
         expand(R + "/tables/{experiment}.parquet", experiment=EXPERIMENTS),
     output:
         report(R + "/tables/metadata.json", caption="../report/metadata.rst", category="Claims"),
+    resources:
+        mem_mb=RESOURCES.rule("provenance", "mem_mb"),
+        runtime=RESOURCES.rule("provenance", "runtime"),
     log:
         R + "/logs/provenance.log",
     script:
         "../scripts/provenance.py"
+
+
+rule replicate:
+    """The whole workflow again under another root seed, into its own folder, for the
+    ledger's agreement column (config key `replicates`). A nested run of this Snakefile:
+    one job that uses every core given to the outer run."""
+    output:
+        R + "/replicates/seed-{root}/claims.csv",
+    params:
+        command=replicate_command,
+    threads: workflow.cores
+    resources:
+        mem_mb=RESOURCES.whole_run("mem_mb", workflow.cores),
+        runtime=RESOURCES.whole_run("runtime", workflow.cores),
+    log:
+        R + "/logs/replicates/seed-{root}.log",
+    shell:
+        "{PYTHON} -m snakemake {params.command} --cores {threads} > {log} 2>&1"
 
 
 rule claims:
@@ -35,6 +59,7 @@ rule claims:
     input:
         tables=expand(R + "/tables/{experiment}.parquet", experiment=EXPERIMENTS),
         metadata=R + "/tables/metadata.json",
+        replicates=[f"{R}/replicates/seed-{s}/claims.csv" for s in REPLICATE_SEEDS],
     output:
         csv=report(R + "/claims.csv", caption="../report/claims.rst", category="Claims"),
         md=R + "/claims.md",
@@ -45,6 +70,9 @@ rule claims:
         header=lambda w: footer_template("{seeds}"),
         # the IDs, not the file: a fresh checkout's newer CLAIMS.md must not rerun a finished ledger
         ids=CLAIM_IDS,
+    resources:
+        mem_mb=RESOURCES.rule("claims", "mem_mb"),
+        runtime=RESOURCES.rule("claims", "runtime"),
     log:
         R + "/logs/claims.log",
     script:

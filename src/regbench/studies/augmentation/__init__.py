@@ -14,7 +14,9 @@ def problems(cfg: dict) -> list[str]:
     if not aug or "digits" not in aug["sweep"]["dataset"]:
         return []
     largest = max(aug["sweep"]["n_train"])
-    if largest + aug["n_test"] > N_DIGITS:
-        return [f"experiments.augmentation.sweep.n_train: the largest, {largest}, plus n_test = {aug['n_test']} exceeds "
-                f"the {N_DIGITS} digits images; allowed: n_train + n_test <= {N_DIGITS} (or drop digits from sweep.dataset)"]
+    n_test = min(aug["n_test"], N_DIGITS // aug["seeds"])  # a seed's test set is one of disjoint folds
+    if largest + n_test > N_DIGITS:
+        return [f"experiments.augmentation.sweep.n_train: the largest, {largest}, plus the digits test fold, {n_test}, "
+                f"exceeds the {N_DIGITS} digits images; allowed: n_train + min(n_test, {N_DIGITS} // seeds) <= "
+                f"{N_DIGITS} (or drop digits from sweep.dataset)"]
     return []

@@ -12,7 +12,10 @@ training-set sizes, so trends over size are paired too.
 
 Data (regbench.images):
   digits  sklearn's 8x8 digits; nested class-balanced training sets; test = a
-          held-out split of the same distribution.
+          held-out split of the same distribution: seed i's fold of disjoint
+          folds (one per seed), so that seeds share no test image; the images
+          they still share in training are corrected for in the intervals
+          (metric resample_overlap, regbench.images.resample_overlap).
   shapes  procedural 16x16 shapes; training set with NARROW nuisances (small
           shifts, rotations within +-10 deg, scales 0.9-1.1); "test" with WIDE
           nuisances (shifts, any rotation, scales 0.65-1.2): the distribution
@@ -46,10 +49,16 @@ KINDS = ("none", "affine", "flip", "mixup", "cutmix")
 
 
 # ---------------------------------------------------------------- data
-def load(dataset: str, n_train: int, n_test: int, i: int, root: int, size: int = 16) -> dict:
-    """Seed i's training set and test splits as {"train": (X, y), "test": (X, y)[, "test_iid": (X, y)]}."""
+def digits_test_size(n_test: int, seeds_: int) -> int:
+    """Digits' test images per seed: disjoint folds, one per seed, so at most 1797 // seeds."""
+    return min(n_test, images.N_DIGITS // seeds_)
+
+
+def load(dataset: str, n_train: int, n_test: int, i: int, root: int, size: int = 16, folds: int = 0) -> dict:
+    """Seed i's training set and test splits as {"train": (X, y), "test": (X, y)[, "test_iid": (X, y)]}.
+    Digits with folds > 0: the test set is fold i mod folds of disjoint folds (images.digits)."""
     if dataset == "digits":
-        d = images.digits(root, n_train, 0, n_test, seed=i)
+        d = images.digits(root, n_train, 0, n_test, seed=i, folds=folds)
         return {"train": (d["X_train"], d["y_train"]), "test": (d["X_test"], d["y_test"])}
     if dataset == "shapes":
         draw = lambda n, purpose, nz: images.shapes(n, seed=seeds.int_seed(root, "shapes", purpose, i), size=size, nuisance=nz)  # noqa: E731
@@ -183,16 +192,15 @@ def _arm_spec(arm: dict, dataset: str, params: dict) -> dict:
     return extra
 
 
-def train_point(job, dataset: str, n_train: int) -> pd.DataFrame:
-    """Train every (seed, arm) model of one grid point; returns the tidy metrics."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    params, root, device = job.params, job.root, job.device
-    S, arms = params["seeds"], params["arms"]
-    if "none" not in arms:
-        raise ValueError("experiments.augmentation.arms needs a 'none' arm (the paired baseline)")
-    names = list(arms)
-    A, C, b, steps = len(names), N_CLASSES[dataset], params["batch_size"], params["steps"]
-    data = cnn.stack_seeds([load(dataset, n_train, params["n_test"], i, root, params["shapes_size"]) for i in range(S)])
+MIX_KINDS = ("mixup", "cutmix")
+
+
+def _train_arms(job, dataset: str, n_train: int, names: list, data: dict, steps: int):
+    """Train every (seed, arm) model of the arms `names` for `steps` steps; returns the model
+    (model k = a * S + i). Arms of a seed share the initial weights, and the batch order is
+    one stream per seed: a longer run sees the same first batches (paired across groups)."""
+    params, device = job.params, job.device
+    S, arms, A, C, b = params["seeds"], params["arms"], len(names), N_CLASSES[dataset], params["batch_size"]
     Xtr, ytr = data["train"]
     init = [job.int_seed("init", dataset, i) for i in range(S)]
     model = cnn.BatchedCNN(init * A, Xtr.shape[2], Xtr.shape[-1], C, params["widths"], device=device)
@@ -204,34 +212,68 @@ def train_point(job, dataset: str, n_train: int) -> pd.DataFrame:
     seed_of = torch.arange(S)[:, None]
     for step in range(steps):
         if step % max(1, steps // 4) == 0:
-            job.progress(f"{dataset} n_train {n_train}: step {step} of {steps}")
+            job.progress(f"{dataset} n_train {n_train} ({', '.join(names)}): step {step} of {steps}")
         idx = order[step]
         x, y = Xtr[seed_of, idx], ytr[seed_of, idx]  # [S, b, ...]
         xs, ys = zip(*(aug(x, y) for aug in augs))
-        X, Y = torch.cat(xs).to(device), torch.cat(ys).to(device)  # [A*S, b, ...], model k = a * S + i
+        X, Y = torch.cat(xs).to(device), torch.cat(ys).to(device)  # [A*S, b, ...]
         loss = cnn.soft_cross_entropy(model(X), Y).sum()
         opt.zero_grad()
         loss.backward()
         opt.step(cnn.lr_scale(step, steps, params["schedule"]))
-    train_s = time.perf_counter() - t0
+    return model
+
+
+def train_point(job, dataset: str, n_train: int) -> pd.DataFrame:
+    """Train every (seed, arm) model of one grid point; returns the tidy metrics.
+
+    Every arm trains for `epochs` passes over its training set at every size (steps =
+    epochs x batches per pass), mixup and CutMix for `mix_epochs`: soft mixed targets
+    fit more slowly, and a regularizer judged before its arm fits its training set is
+    judged on underfitting. The two groups are two batched models with the same
+    initial weights and batch stream per seed."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    params, root, device = job.params, job.root, job.device
+    S, arms = params["seeds"], params["arms"]
+    if "none" not in arms:
+        raise ValueError("experiments.augmentation.arms needs a 'none' arm (the paired baseline)")
+    names = list(arms)
+    n_test = digits_test_size(params["n_test"], S) if dataset == "digits" else params["n_test"]
+    data = cnn.stack_seeds([load(dataset, n_train, n_test, i, root, params["shapes_size"], folds=S) for i in range(S)])
+    Xtr, ytr = data["train"]
+    per_pass = -(-n_train // params["batch_size"])
+    groups = [[a for a in names if arms[a]["kind"] not in MIX_KINDS], [a for a in names if arms[a]["kind"] in MIX_KINDS]]
+    epochs = [params["epochs"], params["mix_epochs"]]
     rows = []
-    alpha = {a: float(arms[a].get("alpha", np.nan)) if arms[a]["kind"] in ("mixup", "cutmix") else np.nan for a in names}
-    for split, (X, y) in data.items():
-        ev = cnn.evaluate(model, X.repeat(A, *([1] * (X.ndim - 1))).to(device), y.repeat(A, 1).to(device))
-        probs = ev["probs"].cpu()
-        for k in range(A * S):
-            a, i = divmod(k, S)
-            base = dict(dataset=dataset, n_train=n_train, arm=names[a], kind=arms[names[a]]["kind"], alpha=alpha[names[a]],
-                        seed=i, split=split)
-            rows += [dict(base, metric="acc", value=float(ev["acc"][k])),
-                     dict(base, metric="nll", value=float(ev["nll"][k])),
-                     dict(base, metric="ece", value=calibration.ece(probs[k], y[i]))]
+    alpha = {a: float(arms[a].get("alpha", np.nan)) if arms[a]["kind"] in MIX_KINDS else np.nan for a in names}
+    for group, ep in zip(groups, epochs):
+        if not group:
+            continue
+        model = _train_arms(job, dataset, n_train, group, data, ep * per_pass)
+        A = len(group)
+        for split, (X, y) in data.items():
+            ev = cnn.evaluate(model, X.repeat(A, *([1] * (X.ndim - 1))).to(device), y.repeat(A, 1).to(device))
+            probs = ev["probs"].cpu()
+            for k in range(A * S):
+                a, i = divmod(k, S)
+                base = dict(dataset=dataset, n_train=n_train, arm=group[a], kind=arms[group[a]]["kind"],
+                            alpha=alpha[group[a]], seed=i, split=split)
+                rows += [dict(base, metric="acc", value=float(ev["acc"][k])),
+                         dict(base, metric="nll", value=float(ev["nll"][k])),
+                         dict(base, metric="ece", value=calibration.ece(probs[k], y[i]))]
+                if split == "train":
+                    rows.append(dict(base, metric="epochs", value=float(ep)))
+    # seeds re-split digits' 1797 images: the correction their intervals need (shapes are fresh draws)
+    overlap = images.resample_overlap(n_train, n_test, images.N_DIGITS) if dataset == "digits" else 0.0
+    rows.append(dict(dataset=dataset, n_train=n_train, arm="none", kind="none", alpha=np.nan, seed=0, split="design",
+                     metric="resample_overlap", value=overlap))
     out = [pd.DataFrame(rows)]
     if params["n_examples"] and n_train == min(params["sweep"]["n_train"]):
         out.append(examples(job, dataset, Xtr[0], ytr[0], alpha))
     # timings go to the job log (and Snakemake's benchmark file), never into the
     # results: the same config must give the same table
-    print(f"augmentation {dataset} n={n_train}: train {train_s:.1f} s, cpu {time.process_time() - c0:.1f} s", flush=True)
+    print(f"augmentation {dataset} n={n_train}: train {time.perf_counter() - t0:.1f} s, "
+          f"cpu {time.process_time() - c0:.1f} s", flush=True)
     return pd.concat(out, ignore_index=True)
 
 

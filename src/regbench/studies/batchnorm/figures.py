@@ -1,7 +1,9 @@
 """Figures of the batch-normalization study (claims N5-N7). No torch here."""
 import numpy as np
 
-from regbench.studies.batchnorm.claims import FIX_LABELS, _series, n5_parts, n6_tables, n6_verdict, n7_parts
+from regbench.studies.batchnorm.claims import (FIX_LABELS, FIXES, LOSS_SESOI, N6_PARTS, _arms, _series, n6_judged,
+                                               n6_rel, n7_judged)
+from regbench.verdicts import paired, regimes
 from regbench.figures import SEQ, Figure, finish, new
 from regbench.stats import mean_ci
 
@@ -26,7 +28,6 @@ def bn_dropout(t, footer):
     df = t["bn_dropout"]
     arms = [a for a in N5_ORDER if (df.arm == a).any() and not _series(df, arm=a, layer=np.nan, split="test", metric="loss").empty]
     test = {a: _series(df, arm=a, layer=np.nan, split="test", metric="loss") for a in arms}
-    parts = n5_parts(df)
     fig, axes = new(ncols=3, width=4.4, height=4.4)
     ax = axes[0, 0]
     for i, a in enumerate(arms):
@@ -36,15 +37,18 @@ def bn_dropout(t, footer):
     ax.set_title("test loss per arm (black: mean, 95% interval)")
 
     ax = axes[0, 1]
-    fixes = list(parts)
-    for i, f in enumerate(fixes):
-        m, lo, hi, v = parts[f]
-        ax.errorbar([i], [m], yerr=[[m - lo], [hi - m]], fmt="o", color=N5_COLORS[f], capsize=4, ms=6)
-        ax.text(i, hi, f" {v}", fontsize=7, ha="center", va="bottom")
+    fail = test["dropout_bn"]
+    fixes = [f for f in FIXES if f in test]
+    _, table = regimes({f: (fail - test[f]) / fail for f in fixes}, ">", 0.0, LOSS_SESOI)
+    for i, r in enumerate(table.itertuples()):
+        ax.errorbar([i], [r.mean], yerr=[[r.mean - r.lo], [r.hi - r.mean]], fmt="o", color=N5_COLORS[r.cell], capsize=4, ms=6)
+        ax.text(i, r.hi, f" {r.verdict}", fontsize=7, ha="center", va="bottom")
     ax.axhline(0, color="k", lw=0.8, ls=":")
+    ax.axhspan(-LOSS_SESOI, LOSS_SESOI, color="#dddddd", zorder=0, label=f"smallest effect of interest ({LOSS_SESOI:.0%})")
     ax.set_xticks(range(len(fixes)), [FIX_LABELS[f].replace(" ", "\n", 1) for f in fixes], fontsize=7)
-    ax.set_ylabel("test loss, dropout before BN minus fix (nats)")
-    ax.set_title("paired by seed; > 0: the fix helps")
+    ax.set_ylabel("test loss drop of the fix (share of the failing arm's)")
+    ax.set_title("paired by seed (Holm over fixes); > 0: the fix helps")
+    ax.legend(fontsize=7, loc="lower right")
 
     ax = axes[0, 2]
     mom = df[(df.arm == "dropout_bn") & df.layer.notna()]
@@ -72,10 +76,9 @@ def bn_dropout(t, footer):
 
     mr = _series(df, arm="dropout_bn", layer=0.0, metric="mean_ratio").mean()
     vr = _series(df, arm="dropout_bn", layer=0.0, metric="var_ratio").mean()
-    if "dropout_bn_recal" in parts:
-        m = parts["dropout_bn_recal"][0]
-        lead = (f"Dropout before BN: re-estimating the BN statistics of the same nets lowers test loss by {m:.3f} "
-                f"({m / test['dropout_bn_recal'].mean():.0%})")
+    if "dropout_bn_recal" in test:
+        m = ((fail - test["dropout_bn_recal"]) / fail).mean()
+        lead = f"Dropout before BN: re-estimating the BN statistics of the same nets lowers test loss by {m:.0%}"
     else:
         lead = "Dropout before BN"
     return finish(fig, f"{lead}; in training its BN input keeps its mean (x{mr:.2f}) but has {vr:.2f}x the variance "
@@ -91,7 +94,8 @@ def _batch_axis(ax, sizes):
 
 def bn_batchsize(t, footer):
     df = t["bn_batchsize"]
-    gap = df[df.metric == "gap_loss"]
+    fixed = df[df.lr_scaling == "fixed"] if "lr_scaling" in df else df
+    gap = fixed[fixed.metric == "gap_loss"]
     fig, axes = new(ncols=2, width=5.0, height=4.4)
     ax = axes[0, 0]
     for norm in ("none", "batch", "ghost"):
@@ -106,36 +110,37 @@ def bn_batchsize(t, footer):
     ax.set_xlabel("batch size (rows; updates fixed, epochs grow with it)")
     ax.set_ylabel("gap: held-out minus train loss (nats)")
     ax.legend(fontsize=7)
-    ax.set_title("gap per normalization (mean, 95% interval over seeds)")
+    ax.set_title("gap per normalization, fixed lr (mean, 95% interval)")
 
     ax = axes[0, 1]
-    tab = n6_tables(df)
-    v, info = n6_verdict(tab)
-    for key, label, color in (("bn_minus_none", "BN minus no norm", NORM_COLORS["batch"]),
-                              ("ghost_minus_bn", "ghost BN minus BN", NORM_COLORS["ghost"])):
-        bs = [b for b in sorted(tab) if tab[b][key] is not None]
-        if not bs:
+    bs_all = sorted(int(b) for b in df.batch_size.unique())
+    curves = [(f"BN minus no norm, lr {arm}", "batch", "none", arm, SEQ[0] if arm == "fixed" else SEQ[2], "-" if arm == "fixed" else "--")
+              for arm in _arms(df)] + [("ghost BN minus BN, lr fixed", "ghost", "batch", "fixed", NORM_COLORS["ghost"], "-")]
+    for k, (label, a, b, arm, color, ls) in enumerate(curves):
+        pts = [(bb, paired(n6_rel(df, bb, a, b, arm=arm), "<", LOSS_SESOI)) for bb in bs_all]
+        pts = [(bb, s_) for bb, s_ in pts if np.isfinite(s_["value"])]
+        if not pts:
             continue
-        cis = np.array([mean_ci(tab[b][key].to_numpy()) for b in bs])
-        ax.errorbar(bs, cis[:, 0], yerr=[cis[:, 0] - cis[:, 1], cis[:, 2] - cis[:, 0]], marker="o", capsize=3,
-                    color=color, label=label)
+        x = np.array([bb for bb, _ in pts]) * (1 + 0.04 * (k - 1))  # side by side, not on top of each other
+        m = np.array([s_["value"] for _, s_ in pts])
+        lo, hi = np.array([s_["lo"] for _, s_ in pts]), np.array([s_["hi"] for _, s_ in pts])
+        ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", capsize=3, color=color, ls=ls, label=label)
     ax.axhline(0, color="k", lw=0.8, ls=":")
-    _batch_axis(ax, sorted(tab))
+    ax.axhspan(-LOSS_SESOI, LOSS_SESOI, color="#dddddd", zorder=0)
+    _batch_axis(ax, bs_all)
     ax.set_xlabel("batch size (rows)")
-    ax.set_ylabel("gap difference (nats); < 0: narrower")
+    ax.set_ylabel("gap difference / no-norm held-out loss; < 0: narrower")
     ax.legend(fontsize=7)
-    ax.set_title(f"paired by seed (N6 verdict: {v})")
+    ax.set_title("paired by seed (grey: smallest effect of interest)")
 
-    narrow = [b for b, x in info["narrows"].items() if x == "supported"]
-    widen = [b for b, x in info["narrows"].items() if x == "refuted"]
-    parts = [f"BN narrows the generalization gap at batch {', '.join(map(str, narrow))}" if narrow
-             else "BN narrows the generalization gap at no batch size"]
-    if widen:
-        parts.append(f"widens it at {', '.join(map(str, widen))}")
-    if "ghost" in info:
-        vals = [c[0] for c in info["ghost"].values()]
-        parts.append(f"ghost BN narrows it by {-max(vals):.2f} to {-min(vals):.2f} vs BN at the same batch")
-    return finish(fig, "; ".join(parts) + " (updates held fixed)", footer)
+    parts = n6_judged(df)
+    verdicts = ", ".join(f"{N6_PARTS[k][0]} {p['verdict'] if p else 'not run'}" for k, p in parts.items())
+    n0 = parts["narrows"]
+    lead = (f"BN changes the gap at batch {bs_all[0]} by {n0['value']:+.0%} of the held-out loss" if n0 else "BN was not run")
+    fades = parts["fades"]
+    if fades:
+        lead += f"; batch {bs_all[-1]} minus {bs_all[0]}: {fades['value']:+.0%}"
+    return finish(fig, f"{lead} ({verdicts})", footer)
 
 
 # ---------------------------------------------------------------- N7
@@ -180,18 +185,17 @@ def bn_stats(t, footer):
     ax.set_title("training with batch size 1 (others: the configured batch)")
     ax.legend(fontsize=7, loc="lower left")
 
-    parts = n7_parts(df)
-    bits = []
-    cost = [f"{label} {parts[arm][0]:+.3f}" for arm, label in
-            (("stale", "stale"), ("missing", "missing"), ("recalibrated", "recalibrated")) if arm in parts]
-    if cost:
-        bits.append("Test loss vs fresh running statistics: " + ", ".join(cost))
-    b1 = parts.get("batch1_layer")
-    if b1 is not None and b1[3] != "raised":
-        bits.append(f"LayerNorm trains at batch size 1 ({b1[0]:+.2f} accuracy over the majority class)")
-    bn1 = parts.get("batch1_batch")
+    parts = n7_judged(df)
+    fresh = _series(df, arm="fresh", split="test", metric="loss")
+    cost = [f"{a} {((_series(df, arm=a, split='test', metric='loss') - fresh) / fresh).mean():+.0%}"
+            for a in ("stale", "missing", "recalibrated") if (df.arm == a).any()]
+    bits = ["Test loss vs fresh running statistics: " + ", ".join(cost)] if cost else []
+    b1 = parts["ln_batch1"]
+    if b1 is not None and not b1.get("raised"):
+        bits.append(f"LayerNorm trains at batch size 1 ({b1['value']:+.2f} accuracy over the majority class)")
+    bn1 = parts["bn_batch1"]
     if bn1 is not None:
-        bits.append("BN " + ("cannot (torch raises)" if bn1[3] == "raised" else f"reaches {bn1[0]:+.2f}"))
+        bits.append("BN " + ("cannot (torch raises)" if bn1.get("raised") else f"reaches {bn1['value']:+.2f}"))
     return finish(fig, "; ".join(bits[:1]) + ("; " + ", ".join(bits[1:]) if bits[1:] else ""), footer)
 
 
@@ -203,8 +207,9 @@ FIGURES = {
                          "running variance BN divides by at inference (claim N5)."),
     "bn_batchsize": Figure(["bn_batchsize"], bn_batchsize,
                            "Generalization gap (held-out minus training cross-entropy) against batch size for no "
-                           "normalization, BN and ghost BN, the number of updates held fixed; and the paired gap "
-                           "differences BN minus no norm and ghost BN minus BN (claim N6)."),
+                           "normalization, BN and ghost BN at a fixed learning rate, the number of updates held fixed; and "
+                           "the paired gap differences BN minus no norm (at a fixed lr and with the lr scaled with the "
+                           "batch) and ghost BN minus BN, relative to the no-norm held-out loss (claims N6, N6a-N6d)."),
     "bn_stats": Figure(["bn_stats"], bn_stats,
                        "One BN net evaluated with fresh, stale (early-epoch), missing (init) and recalibrated running "
                        "statistics and with batch statistics of small test batches, next to LayerNorm; and test accuracy "

@@ -11,16 +11,18 @@ N5  bn_dropout: the document's Problem 2c. One MLP recipe (teacher data,
     Test loss and accuracy per arm, and the mean and variance of every BN
     layer's input in train mode (dropout on, batch statistics) vs eval mode
     (dropout off) on the test rows, with the running variance BN divides by.
-N6  bn_batchsize: generalization gap (held-out minus training loss) vs batch
-    size for no norm, BN and ghost BN, with the number of updates held fixed
-    (epochs grow with the batch), one batch size per job.
+N6  bn_batchsize: generalization gap (held-out minus training loss) and test
+    loss vs batch size for no norm, BN and ghost BN, with the number of updates
+    held fixed (epochs grow with the batch), one batch size per job; no norm and
+    BN again with the learning rate scaled with the batch (a second arm: a larger
+    batch at a fixed lr also means less gradient noise per update).
 N7  bn_stats: one BN net evaluated with fresh, stale (saved at an early
     epoch), missing (the init values 0 / 1) and recalibrated running
     statistics, and with batch statistics of small test batches (eval mode
     forgotten); LayerNorm trained the same way; and training with batch
     size 1, BN vs LayerNorm.
 
-Seeds: seed index i draws its data from the teacher's stream i; its nets
+Seeds: seed index i draws its own teacher and data (regbench.teacher); its nets
 carry the model seed int_seed(root, experiment, i), the same in every arm,
 so arms are paired by seed (same data, same shuffles and masks).
 """
@@ -196,41 +198,63 @@ def updates_schedule(n_train: int, batch_size: int, steps: int) -> tuple[int, in
     return epochs, epochs * per_epoch
 
 
+def scaled_lr(lr: float, batch: int, ref_batch: int, scaling: str) -> float:
+    """The learning rate of an lr-scaling arm at a batch size: `fixed` keeps lr; `linear`
+    multiplies it by batch / ref_batch (Goyal et al. 2017, for SGD); `sqrt` by its square
+    root (the scaling rule for Adam, Malladi et al. 2022): both keep the gradient-noise
+    scale of training about constant as the batch grows."""
+    power = {"fixed": 0.0, "sqrt": 0.5, "linear": 1.0}[scaling]
+    return lr * (batch / ref_batch) ** power
+
+
 def bn_batchsize(job) -> pd.DataFrame:
     """N6: held-out minus training loss per norm, for the batch sizes of this chunk.
 
     The held-out rows are the teacher's validation split (same label noise as
     the training rows, never used for tuning here), so the gap measures
     overfitting and nothing else; test metrics (clean labels) come along.
-    Ghost BN is trained only where the batch exceeds its ghost batch (else it is BN).
+    Ghost BN is trained only where the batch exceeds its ghost batch (else it is BN),
+    and only at the fixed learning rate. Each lr-scaling arm other than `fixed`
+    trains no norm and BN with its scaled lr; at the reference batch its lr is the
+    fixed one, so the fixed arm's runs are its runs there (rows copied, not retrained).
     """
     params, dev = job.params, job.device
     d = teacher_data(job)
     K, d_in = d["X_train"].shape[0], d["X_train"].shape[2]
     ms = model_seeds(job, K)
     data = {"train": (d["X_train"], d["y_train"]), "val": (d["X_val"], d["y_val"]), "test": (d["X_test"], d["y_test"])}
+    arms = ["fixed", *[a for a in params["lr_scaling"] if a != "fixed"]]
     rows = []
     for point in job.points:
         b = int(point["batch_size"])
         epochs, updates = updates_schedule(params["n_train"], b, params["steps"])
-        for norm in params["norms"]:
-            if norm == "ghost" and params["ghost_batch"] >= b:
-                continue
-            job.progress(f"batch size {b}, norm {norm}: {epochs} epochs")
-            spec = nets.MLPSpec(d_in, d["classes"], tuple(params["hidden"]), norm=norm, ghost_batch=params["ghost_batch"])
-            df, _ = nets.train(spec, _optim(params), ms, data, epochs=epochs, batch_size=b,
-                               eval_every=epochs, drop_last=True, device=dev)
-            f = _final(df)
-            val = lambda split, metric: f[(f.split == split) & (f.metric == metric)].sort_values("seed").value.to_numpy()  # noqa: E731
-            extra = {"gap_loss": val("val", "loss") - val("train", "loss"),
-                     "gap_accuracy": val("train", "accuracy") - val("val", "accuracy"),
-                     "epochs": np.full(K, epochs), "updates": np.full(K, updates)}
-            if norm == "ghost":
-                extra["ghost_batch"] = np.full(K, params["ghost_batch"])
-            base = dict(batch_size=b, norm=norm)
-            rows += [dict(r, **base) for r in f.to_dict("records")]
-            rows += _rows(dict(base, split=np.nan), extra)
-    return pd.DataFrame(rows)[["seed", "batch_size", "norm", "split", "metric", "value"]]
+        fixed_rows = {}
+        for arm in arms:
+            lr = scaled_lr(params["lr"], b, params["lr_ref_batch"], arm)
+            for norm in params["norms"]:
+                if norm == "ghost" and (params["ghost_batch"] >= b or arm != "fixed"):
+                    continue
+                base = dict(batch_size=b, norm=norm, lr_scaling=arm, lr=lr)
+                if arm != "fixed" and lr == params["lr"]:
+                    rows += [dict(r, **base) for r in fixed_rows[norm]]
+                    continue
+                job.progress(f"batch size {b}, norm {norm}, lr {lr:.3g} ({arm}): {epochs} epochs")
+                spec = nets.MLPSpec(d_in, d["classes"], tuple(params["hidden"]), norm=norm, ghost_batch=params["ghost_batch"])
+                optim = nets.OptimSpec("adamw", lr=lr, weight_decay=params["weight_decay"])
+                df, _ = nets.train(spec, optim, ms, data, epochs=epochs, batch_size=b,
+                                   eval_every=epochs, drop_last=True, device=dev)
+                f = _final(df)
+                val = lambda split, metric: f[(f.split == split) & (f.metric == metric)].sort_values("seed").value.to_numpy()  # noqa: E731
+                extra = {"gap_loss": val("val", "loss") - val("train", "loss"),
+                         "gap_accuracy": val("train", "accuracy") - val("val", "accuracy"),
+                         "epochs": np.full(K, epochs), "updates": np.full(K, updates)}
+                if norm == "ghost":
+                    extra["ghost_batch"] = np.full(K, params["ghost_batch"])
+                new = [dict(r, **base) for r in f.to_dict("records")] + _rows(dict(base, split=np.nan), extra)
+                if arm == "fixed":
+                    fixed_rows[norm] = [{k: v for k, v in r.items() if k not in base} for r in new]
+                rows += new
+    return pd.DataFrame(rows)[["seed", "batch_size", "norm", "lr_scaling", "lr", "split", "metric", "value"]]
 
 
 # ---------------------------------------------------------------- N7

@@ -1,11 +1,13 @@
 """Verdict rules for the dropout claims N1-N4 (see CLAIMS.md).
 
-Claims read over several hidden rates (N2, N4) are judged with
-regbench.verdicts.regimes: per-seed values per rate, Holm over the rates, the
-pooled effect unless one rate holds and another fails (conditional). N4's three
-parts are ledger rows of their own (N4a spread, N4b NLL, N4c calibration); N4
-combines them, the weakest deciding. N3's best-rate ranges still use `across`
-over per-size range verdicts (a bootstrap interval of an argmin, not a mean).
+Every rule is decided by the engine (regbench.verdicts) on per-seed values with
+a stated smallest effect of interest, so regbench.verdict_sim can calibrate it:
+N1 over the correct variants, N2 and N4 over the hidden rates, N3's range parts
+over the training-set sizes (regimes: Holm over the cells, the pooled effect
+unless one cell holds and another fails), N3's trend as a per-seed slope
+(paired). N3 is read twice, with early stopping (N3a) and trained to the end
+(N3b); N4 has three parts (N4a spread, N4b NLL, N4c calibration). A parent row
+is the weakest of its parts (verdicts.worst).
 """
 import math
 
@@ -13,9 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from regbench.verdicts import across, claim, claim_parts, regimes, row, within, worst
-from regbench.verdicts import where as by_rate
-from regbench.stats import boot_ci, mean_ci, verdict
+from regbench.verdicts import claim, claim_parts, paired, regimes, row, worst
+from regbench.verdicts import where as by_cell
+from regbench.stats import mean_ci, verdict
 
 # N1. A correct implementation gives standard-normal z-scores, so |z| > 3 in
 # 0.27% of units. 1% allows for the t-like tails of a mean standardized by an
@@ -23,6 +25,10 @@ from regbench.stats import boot_ci, mean_ci, verdict
 # past it (2 Phi(-3) -> 1%).
 Z_NOMINAL = 2 * 0.5 * math.erfc(3 / math.sqrt(2))   # 0.0027
 SHARE_TOL = 0.01
+# Smallest effect of interest around that tolerance: half the room between the
+# tolerance and the nominal share, so that twice it below the tolerance is exactly
+# a correct implementation (the point where verdict_sim measures power).
+SHARE_SESOI = (SHARE_TOL - Z_NOMINAL) / 2
 # The wrong control (inverted training, (1-p) at inference) must be caught in
 # most units, or the check has no power and proves nothing.
 POWER_MIN = 0.5
@@ -34,11 +40,22 @@ CORRECT = ("standard", "inverted", "problem2a", "problem2b", "engine")
 # spread / sqrt(S) from the mean). Stated here so a reader can disagree.
 EQUIV_MASKS = 10
 RATIO_MAX = 1 / math.sqrt(EQUIV_MASKS)
+# Smallest effect of interest: 0.05 of the ratio, i.e. as close as 7.5-14 masks
+# instead of 10; a gap inside that band sits at the reading's tolerance.
+RATIO_SESOI = 0.05
 
 # N3. The document's table: hidden 0.3-0.5, input 0.1-0.2.
 HIDDEN_RANGE = (0.3, 0.5)
 INPUT_RANGE = (0.1, 0.2)
+RANGES = {"hidden": HIDDEN_RANGE, "input": INPUT_RANGE}
 N_BOOT = 2000
+# N3 smallest effects of interest, as fractions of the no-dropout test loss (~0.9
+# nats here): a choice of range that moves the test loss by less than 1% is not a
+# recommendation anyone would act on; a benefit that shrinks by less than 1% of the
+# loss per doubling of the data (4% over a 16x range) is no trend.
+RANGE_SESOI_REL = 0.01
+TREND_SESOI_REL = 0.01
+WHEN = {"best_val": "with early stopping (best-validation weights)", "final": "trained to the end of the step budget"}
 
 # N4. Spread "usable" to flag inputs far from the training data: better than
 # chance at telling them apart (AUROC > 0.5).
@@ -73,34 +90,38 @@ def binom_ci(k: int, n: int) -> tuple[float, float]:
     return (float(ci.low), float(ci.high))
 
 
+def n1_cells(df: pd.DataFrame) -> dict:
+    """Per correct variant: its per-seed share of unit-checks beyond 3 SE (rates pooled), indexed by seed."""
+    g = expectation_shares(df)
+    return {v: g[g.variant == v].set_index("seed").share for v in CORRECT if (g.variant == v).any()}
+
+
 @claim("N1", "Standard and inverted dropout keep train and inference expectations equal; the Problem 2 code is correct",
        ["dropout_expectation"], figure="dropout_expectation")
 def n1(t):
     df = t["dropout_expectation"]
     g = expectation_shares(df).groupby("variant")[["exceed", "n_units"]].sum().round().astype(int)
     per = {v: (r.exceed / max(r.n_units, 1), *binom_ci(r.exceed, r.n_units)) for v, r in g.iterrows()}
-    ok = g.loc[[v for v in CORRECT if v in g.index]].sum()
-    m, (lo, hi) = ok.exceed / ok.n_units, binom_ci(ok.exceed, ok.n_units)
+    # per-seed shares of each correct variant: Holm over the variants, the pooled share unless one
+    # variant holds and another fails (conditional: that variant is wrong)
+    summary, table = regimes(n1_cells(df), "<", SHARE_TOL, SHARE_SESOI)
     control = per.get("control", (np.nan,) * 3)
-    if any(per[v][1] > SHARE_TOL for v in CORRECT if v in per):
-        v = "refuted"
-    elif hi < SHARE_TOL and control[0] > POWER_MIN:
-        v = "supported"
-    else:
-        v = "inconclusive"
+    powered = control[0] > POWER_MIN
+    v = summary["verdict"] if powered or summary["verdict"] != "supported" else "inconclusive"
     s = df[df.feature.isna()] if "feature" in df else df
     stat = lambda var, metric, f: f(s[(s.variant == var) & (s.metric == metric)].value)  # noqa: E731
-    note = ("share of unit-checks with |z| > 3 per variant (nominal 0.27%): "
-            + ", ".join(f"{k} {per[k][0]:.2%} [{per[k][1]:.2%}, {per[k][2]:.2%}]" for k in CORRECT if k in per)
-            + f"; threshold {SHARE_TOL:.0%}; exact binomial intervals (every unit-check has its own masks). Problem 2 code "
-              f"as written (p = 0.5, no scaling, inference x 0.5): max |z| {stat('problem2a', 'max_abs_z', np.max):.2f}, mean "
-              f"z {stat('problem2a', 'mean_z', np.mean):+.3f}: correct (standard dropout). Wrong control (inverted training "
-              f"and x(1-p) at inference) caught in {control[0]:.0%} of units (mean z {stat('control', 'mean_z', np.mean):+.1f}): "
-              f"the check has power. {int(stat('standard', 'n_exact', np.sum))} zero activations (standard) match exactly "
-              "and are not counted. Standard and inverted differ only by the constant 1/(1-p): both test E[mask] = 1-p")
+    note = (f"per variant (Holm over variants, per-seed shares, t intervals): {by_cell(table, lambda m: f'{m:.2%}')}; pooled "
+            f"over seeds {', '.join(f'{k} {per[k][0]:.2%} [{per[k][1]:.2%}, {per[k][2]:.2%}] (exact binomial)' for k in CORRECT if k in per)}"
+            f"; nominal 0.27%, tolerance {SHARE_TOL:.0%}, smallest effect of interest {SHARE_SESOI:.2%} around it "
+            f"(equivalent = the share sits at the tolerance). Problem 2 code as written (p = 0.5, no scaling, inference "
+            f"x 0.5): max |z| {stat('problem2a', 'max_abs_z', np.max):.2f}, mean z {stat('problem2a', 'mean_z', np.mean):+.3f}: "
+            f"standard dropout. Wrong control (inverted training and x(1-p) at inference) caught in {control[0]:.0%} of units "
+            f"(mean z {stat('control', 'mean_z', np.mean):+.1f}; at most {POWER_MIN:.0%} would mean no power and no support). "
+            f"{int(stat('standard', 'n_exact', np.sum))} zero activations (standard) match exactly and are not counted. "
+            "Standard and inverted differ only by the constant 1/(1-p): both test E[mask] = 1-p")
     return row("share of unit-checks whose Monte Carlo train-mode mean is > 3 standard errors from the inference output "
-               "(standard, inverted, Problem 2a/b code, engine; all rates and seeds pooled; interval: exact binomial)", m, lo, hi, v, note,
-               sesoi=SHARE_TOL)
+               "(standard, inverted, Problem 2a/b code, engine; per seed, rates pooled; mean over variants)",
+               **dict(summary, verdict=v), note=note)
 
 
 # ---------------------------------------------------------------- N2
@@ -132,8 +153,7 @@ def n2(t):
     ood = ensemble_ratios(df, "ood")
     rates = sorted(w.rate.unique())
     res = {r: mean_ci(w[w.rate == r].ratio) for r in rates}
-    # the threshold is itself the claim's tolerance: no band of indifference around it
-    summary, table = regimes({f"p={r:g}": w[w.rate == r].set_index("seed").ratio for r in rates}, "<", RATIO_MAX)
+    summary, table = regimes({f"p={r:g}": w[w.rate == r].set_index("seed").ratio for r in rates}, "<", RATIO_MAX, RATIO_SESOI)
     parts = dict(zip(rates, table.verdict))
     nll = _paired_diff(df, "test", "noisy", "nll")
     agree = df[(df.metric == "agree") & (df.split == "test")].groupby("rate").value.mean()
@@ -144,23 +164,68 @@ def n2(t):
             + "; ".join(f" p={r:g}: {_g(ood[ood.rate == r].ratio.mean())}" for r in rates)
             + "). Test NLL det - MC: " + "; ".join(f"p={r:g}: {nll[r][0]:+.4f} [{nll[r][1]:+.4f}, {nll[r][2]:+.4f}]" for r in rates)
             + "; argmax agreement " + ", ".join(f"{agree[r]:.3f}" for r in rates)
-            + ". gap = |p_det - p_ens| (MC error removed), spread = rms |p_mask - p_ens| over masks")
+            + f". gap = |p_det - p_ens| (MC error removed), spread = rms |p_mask - p_ens| over masks; smallest effect of "
+              f"interest {RATIO_SESOI} of the ratio (as close as 7.5-14 masks: equivalent = at the tolerance)")
     return row("gap / spread of class probabilities, weight-scaled pass vs mean of sampled masks (test inputs), pooled over "
                "hidden rates", **summary, note=note + "; per rate: Holm over rates")
 
 
 # ---------------------------------------------------------------- N3
 def _loss_cubes(df: pd.DataFrame, when: str, layer: str, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rates, and [seeds, rates] validation and test losses of one size and layer."""
-    s = df[(df.when == when) & (df.layer == layer) & (df.n_train == n)]
-    w = s.pivot_table(index="seed", columns=["metric", "rate"], values="value")
-    rates = w["test_loss"].columns.to_numpy(dtype=float)
+    """Rates, and [seeds, rates] validation and test losses of one size and layer (rows: seeds in order)."""
+    s = df[(df.when == when) & (df.layer == layer) & (df.n_train == n) & df.metric.isin(["val_loss", "test_loss"])]
+    w = s.set_index(["seed", "metric", "rate"]).value.unstack(["metric", "rate"]).sort_index()
+    rates = np.sort(w["test_loss"].columns.to_numpy(dtype=float))
     return rates, w["val_loss"][rates].to_numpy(), w["test_loss"][rates].to_numpy()
 
 
+def _pick(val: np.ndarray, test: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Per seed: the test loss of the rate among `cols` with the lowest validation loss of that seed."""
+    j = np.flatnonzero(cols)[np.argmin(val[:, cols], axis=1)]
+    return test[np.arange(test.shape[0]), j]
+
+
+def in_minus_out(rates, val, test, rng) -> np.ndarray:
+    """Per seed ([seeds, rates] losses): test loss at the rate inside rng = (lo, hi) chosen on that seed's validation
+    loss minus the test loss at the rate outside it (rate 0 included) chosen the same way. Below 0: the range wins.
+    Each seed makes its own choice, so the t interval over seeds carries the selection. NaN when one side is empty."""
+    inside = (rates >= rng[0]) & (rates <= rng[1])
+    if not inside.any() or inside.all():
+        return np.full(val.shape[0], np.nan)
+    return _pick(val, test, inside) - _pick(val, test, ~inside)
+
+
+def range_gain(df: pd.DataFrame, when: str, layer: str, n) -> pd.Series:
+    """in_minus_out of one size and layer, indexed by seed."""
+    rates, val, test = _loss_cubes(df, when, layer, n)
+    seeds = np.sort(df[(df.when == when) & (df.layer == layer) & (df.n_train == n)].seed.unique())
+    return pd.Series(in_minus_out(rates, val, test, RANGES[layer]), index=seeds)
+
+
+def seed_benefit(df: pd.DataFrame, when: str, n, layer: str = "hidden") -> pd.Series:
+    """Per seed: test loss without dropout minus at the rate that seed's validation loss chooses."""
+    rates, val, test = _loss_cubes(df, when, layer, n)
+    seeds = np.sort(df[(df.when == when) & (df.layer == layer) & (df.n_train == n)].seed.unique())
+    return pd.Series(test[:, rates == 0.0][:, 0] - _pick(val, test, np.ones(rates.size, bool)), index=seeds)
+
+
+def benefit_slopes(df: pd.DataFrame, when: str) -> pd.Series:
+    """Per seed: least-squares slope of the hidden-dropout benefit on log2(n_train), over every size."""
+    sizes = np.sort(df.n_train.unique())
+    b = pd.concat({n: seed_benefit(df, when, n) for n in sizes}, axis=1).dropna()
+    x = np.log2(sizes.astype(float))
+    x = x - x.mean()
+    return (b - b.mean(axis=1).to_numpy()[:, None]) @ x / (x @ x)
+
+
+def no_dropout_loss(df: pd.DataFrame, when: str) -> float:
+    s = df[(df.when == when) & (df.metric == "test_loss") & (df.rate == 0.0)]
+    return float(s.value.mean())
+
+
 def best_rates(df: pd.DataFrame, when: str = "best_val", n_boot: int = N_BOOT) -> pd.DataFrame:
-    """Per size and layer: the rate of the lowest mean VALIDATION loss (the test loss is only
-    reported), with a percentile interval of that choice redone in bootstrap resamples of seeds."""
+    """Descriptive, not a verdict: per size and layer, the rate of the lowest mean VALIDATION loss (the test
+    loss is only reported), with a percentile interval of that choice redone in bootstrap resamples of seeds."""
     rows = []
     for (n, layer), _ in df[df.when == when].groupby(["n_train", "layer"]):
         rates, val, test = _loss_cubes(df, when, layer, n)
@@ -175,56 +240,75 @@ def best_rates(df: pd.DataFrame, when: str = "best_val", n_boot: int = N_BOOT) -
     return pd.DataFrame(rows)
 
 
-def benefit(df: pd.DataFrame, when: str, n, layer: str = "hidden"):
-    """f(idx): mean test loss without dropout minus at the rate chosen on validation, over the
-    seeds idx (the choice is redone on those seeds, so a bootstrap over idx includes the
-    selection). Called with no argument: over every seed."""
-    rates, val, test = _loss_cubes(df, when, layer, n)
-    none = int(np.flatnonzero(rates == 0.0)[0])
+def benefit(df: pd.DataFrame, when: str, n, layer: str = "hidden") -> float:
+    """Mean over seeds of the benefit of the rate each seed chooses on validation (test loss, nats)."""
+    return float(seed_benefit(df, when, n, layer).mean())
 
-    def f(idx=None):
-        idx = np.arange(val.shape[0]) if idx is None else idx
-        j = int(np.argmin(val[idx].mean(axis=0)))
-        return float((test[idx, none] - test[idx, j]).mean())
-    return f
+
+def n3_parts(df: pd.DataFrame, when: str) -> dict:
+    """N3 read at one epoch rule: part -> (summary of the engine, per-size table or None)."""
+    sizes = sorted(df.n_train.unique())
+    ref = no_dropout_loss(df, when)
+    out = {}
+    for layer in RANGES:
+        out[layer] = regimes({f"n={n}": range_gain(df, when, layer, n) for n in sizes}, "<", 0.0, RANGE_SESOI_REL * ref)
+    if len(sizes) > 1:
+        out["trend"] = (paired(benefit_slopes(df, when), "<", TREND_SESOI_REL * ref), None)
+    return out
+
+
+N3_STATS = {"hidden": "test loss, hidden rate inside 0.3-0.5 minus outside (each chosen on the seed's validation loss), "
+                      "pooled over sizes",
+            "input": "test loss, input rate inside 0.1-0.2 minus outside (each chosen on the seed's validation loss), "
+                     "pooled over sizes",
+            "trend": "per-seed slope of the hidden-dropout benefit (test loss without minus with the chosen rate) on "
+                     "log2 n_train"}
+
+
+def n3_judge(df: pd.DataFrame, when: str) -> tuple[dict, str]:
+    """One N3 row: the weakest of its parts decides; its fields are the deciding part's (named in the note)."""
+    parts = n3_parts(df, when)
+    v = worst(*(summary["verdict"] for summary, _ in parts.values()))
+    key = next(k for k, (summary, _) in parts.items() if summary["verdict"] == v)
+    notes = []
+    for k, (summary, table) in parts.items():
+        cells = f" (Holm over sizes: {by_cell(table, lambda m: f'{m:+.4f}')})" if table is not None else ""
+        notes.append(f"{k}: {summary['value']:+.4f} [{summary['lo']:+.4f}, {summary['hi']:+.4f}] {summary['verdict']}, "
+                     f"smallest effect {summary['sesoi']:.4f}{cells}")
+    b = best_rates(df, when)
+    picks = "; ".join(f"{layer}: " + ", ".join(f"n={r.n_train}: {r.best:g} [{r.lo:g}, {r.hi:g}]" + (" (grid edge)" if r.on_edge else "")
+                                              for r in b[b.layer == layer].sort_values("n_train").itertuples()) for layer in RANGES)
+    gains = ", ".join(f"n={n}: {benefit(df, when, n):+.4f}" for n in sorted(df.n_train.unique()))
+    note = (f"{WHEN[when]}; decided by the {key} part (the weakest). " + "; ".join(notes)
+            + f". Hidden-dropout benefit by size: {gains} nats. Rate of the lowest mean validation loss, with a percentile "
+            f"bootstrap of that choice over seeds (descriptive, not the verdict): {picks}. A range part is < 0 when the "
+            "best in-range rate beats the best out-of-range rate (rate 0 included) on test loss, each chosen per seed "
+            "on validation; test loss = cross-entropy on held-out rows with the training label noise")
+    return dict(parts[key][0]), note
+
+
+N3_PARTS = {"best_val": ("N3a", "Dropout rates hidden 0.3-0.5 and input 0.1-0.2 are best, and dropout helps more with less "
+                                "data, with early stopping (best-validation weights)",
+                         "the weakest of: hidden range, input range (test loss, in-range minus out-of-range rate chosen "
+                         "on validation, pooled over sizes), trend (slope of the benefit on log2 n); with early stopping"),
+            "final": ("N3b", "The same, trained to the end of a fixed step budget (no early stopping)",
+                      "the weakest of: hidden range, input range (test loss, in-range minus out-of-range rate chosen on "
+                      "validation, pooled over sizes), trend (slope of the benefit on log2 n); trained to the end")}
+
+claim_parts(N3_PARTS, ["dropout_rates"], "dropout_rates", lambda t, key: n3_judge(t["dropout_rates"], key))
 
 
 @claim("N3", "Dropout rate: hidden 0.3-0.5 is best for fully connected nets, low (0.1-0.2) at the input; dropout helps more with less data",
        ["dropout_rates"], figure="dropout_rates")
 def n3(t):
     df = t["dropout_rates"]
-    sizes = sorted(df.n_train.unique())
-    parts, notes = {"hidden": [], "input": [], "benefit": []}, []
-    for when in ("best_val", "final"):
-        b = best_rates(df, when)
-        for layer, rng in (("hidden", HIDDEN_RANGE), ("input", INPUT_RANGE)):
-            bl = b[b.layer == layer].sort_values("n_train")
-            vs = [within(r.lo, r.hi, *rng) for r in bl.itertuples()]
-            parts[layer] += vs
-            notes.append(f"{layer} ({when}): " + ", ".join(f"n={r.n_train}: {r.best:g} [{r.lo:g}, {r.hi:g}] {v}"
-                                                           for r, v in zip(bl.itertuples(), vs)))
-        if len(sizes) > 1:
-            n_seeds = df.seed.nunique()
-            # seeds are paired across sizes (nested data): one resample of seeds serves both sizes
-            small, large = benefit(df, when, sizes[0]), benefit(df, when, sizes[-1])
-            m, lo, hi = boot_ci(lambda i: small(i) - large(i), n_seeds)
-            vb = verdict(lo, hi, 0, ">")
-            parts["benefit"].append(vb)
-            notes.append(f"hidden-dropout benefit ({when}), test loss(0) - test loss(rate chosen on validation): "
-                         + ", ".join(f"n={n}: {benefit(df, when, n)():.4f}" for n in sizes)
-                         + f"; smallest minus largest size {m:.4f} [{lo:.4f}, {hi:.4f}] (BCa, selection redone per "
-                         f"resample) {vb}")
-    # each sub-claim across its regimes (sizes, epochs), then the weakest sub-claim decides
-    v = worst(*(across(vs) for vs in parts.values() if vs))
-    b0 = best_rates(df, "best_val")
-    r0 = b0[(b0.layer == "hidden") & (b0.n_train == sizes[0])].iloc[0]
-    note = ("; ".join(notes) + f". Ranges claimed: hidden {HIDDEN_RANGE}, input {INPUT_RANGE}; a size supports a range when "
-            "the bootstrap interval of the best rate (chosen on validation loss, over seeds, on the grid) lies inside it; "
-            "a pick on the grid's edge is named. Test loss = cross-entropy on "
-            "held-out rows with the training label noise; best_val = at each model's lowest validation loss; final = after "
-            "the fixed step budget (no early stopping)")
-    return row(f"best hidden dropout rate (lowest mean validation loss at the best-validation epoch), n_train = {sizes[0]}",
-               r0.best, r0.lo, r0.hi, v, note, sesoi=HIDDEN_RANGE[1] - HIDDEN_RANGE[0])
+    judged = {when: n3_judge(df, when) for when in N3_PARTS}
+    v = worst(*(fields["verdict"] for fields, _ in judged.values()))
+    when = next(w for w, (fields, _) in judged.items() if fields["verdict"] == v)
+    note = ("the weakest of " + ", ".join(f"{N3_PARTS[w][0]} ({WHEN[w]}) {f['verdict']}" for w, (f, _) in judged.items())
+            + f"; shown: {N3_PARTS[when][0]}'s deciding part. " + judged[when][1])
+    return row(f"the weakest of N3a (early stopping) and N3b (trained to the end); shown: {N3_PARTS[when][0]}'s deciding part",
+               **dict(judged[when][0], verdict=v), note=note)
 
 
 # ---------------------------------------------------------------- N4
@@ -263,7 +347,7 @@ N4_PARTS = {"spread": ("N4a", "MC dropout's spread (mutual information) is large
 
 def _n4_judge(t, key):
     summary, table = n4_parts(t["dropout_mc"])[key]
-    return summary, f"by hidden rate (Holm over rates): {by_rate(table)}"
+    return summary, f"by hidden rate (Holm over rates): {by_cell(table)}"
 
 
 claim_parts(N4_PARTS, ["dropout_mc"], "dropout_uncertainty", _n4_judge)

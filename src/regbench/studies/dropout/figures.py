@@ -4,9 +4,11 @@ import math
 import numpy as np
 
 from regbench.studies.dropout.claims import (CORRECT, HIDDEN_RANGE, INPUT_RANGE, RATIO_MAX, SHARE_TOL, Z_NOMINAL,
-                                     benefit, best_rates, ensemble_ratios, expectation_shares, per_model)
+                                     N3_PARTS, N4_PARTS, benefit, best_rates, ensemble_ratios, expectation_shares,
+                                     n3_judge, n4_parts, per_model)
 from regbench.figures import SEQ, Figure, finish, new
 from regbench.stats import mean_ci
+from regbench.verdicts import worst
 
 VARIANT_LABELS = {"standard": "standard (x(1-p) at inference)", "inverted": "inverted (/(1-p) in training)",
                   "problem2a": "Problem 2a code (p=0.5)", "problem2b": "Problem 2b code (p=0.5)",
@@ -116,10 +118,12 @@ def rates(t, footer):
             ax.legend(fontsize=6.5)
     b = best_rates(df, "best_val")
     say = lambda layer: ", ".join(f"{r.best:g}" for r in b[b.layer == layer].sort_values("n_train").itertuples())  # noqa: E731
-    gain = [benefit(df, "best_val", n)() for n in sizes]
-    return finish(fig, f"At the best-validation epoch, n_train = {', '.join(map(str, sizes))}: hidden rate chosen on validation "
-                       f"{say('hidden')}, input rate {say('input')} (document: 0.3-0.5, 0.1-0.2); the chosen hidden rate gains "
-                       f"{', '.join(f'{g:.3f}' for g in gain)} nats of test loss over none", footer)
+    gain = [benefit(df, "best_val", n) for n in sizes]
+    rows = {N3_PARTS[w][0]: n3_judge(df, w)[0]["verdict"] for w in N3_PARTS}
+    return finish(fig, f"N3 {', '.join(f'{k} {v}' for k, v in rows.items())}. With early stopping, n_train = "
+                       f"{', '.join(map(str, sizes))}: hidden rate chosen on validation {say('hidden')}, input {say('input')} "
+                       f"(document: 0.3-0.5, 0.1-0.2); the chosen hidden rate gains {', '.join(f'{g:.3f}' for g in gain)} "
+                       "nats of test loss over none", footer)
 
 
 def uncertainty(t, footer):
@@ -163,10 +167,12 @@ def uncertainty(t, footer):
     ax.set_ylabel("deterministic minus MC average (> 0: MC better)")
     ax.legend(fontsize=7)
     ax.set_title("test NLL and calibration")
-    a = per_model(df, "test_vs_ood", "auroc_mi")[mid].mean()
-    e = per_model(df, "test_vs_ood", "auroc_entropy_mc")[mid].mean()
-    return finish(fig, f"MC-dropout mutual information is higher off the data (AUROC {a:.2f} at p = {mid:g}) while its predictive "
-                       f"entropy ranks far inputs as more certain (AUROC {e:.2f})", footer)
+    # the title states what decides N4: each part's pooled statistic and verdict, and the weakest of them
+    judged = {k: summary for k, (summary, _) in n4_parts(df).items()}
+    parts = [f"{N4_PARTS[k][0]} {s['verdict']}" for k, s in judged.items()]
+    return finish(fig, f"MC dropout, N4 {worst(*(s['verdict'] for s in judged.values()))} (the weakest of {', '.join(parts)}): "
+                       f"AUROC of its spread off vs on the data {judged['spread']['value']:.2f}; deterministic minus MC "
+                       f"NLL {judged['nll']['value']:+.4f}, ECE {judged['ece']['value']:+.4f} (pooled over rates)", footer)
 
 
 FIGURES = {

@@ -6,7 +6,8 @@ from regbench.studies.finetune.claims import RECIPE, ft_cells, ft_parts
 def _ft_order(df):
     """Arms top to bottom: full, full minus each part, baseline plus each part, references."""
     present = set(df.arm)
-    order = ["full"] + [f"no_{c}" for c in RECIPE] + [f"only_{c}" for c in RECIPE] + ["scratch", "head_only"]
+    controls = sorted(a for a in present if str(a).startswith("no_clipping_"))  # clipping's lr / warmup controls
+    order = ["full"] + [f"no_{c}" for c in RECIPE] + controls + [f"only_{c}" for c in RECIPE] + ["scratch", "head_only"]
     return [a for a in order if a in present]
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from regbench import calibration, cnn, images
+from regbench.studies.finetune import N_FINETUNE
 
 
 # ---------------------------------------------------------------- N17: the fine-tuning recipe
@@ -19,9 +20,12 @@ COMPONENTS = ("warmup", "adamw", "label_smoothing", "early_stopping", "clipping"
 PRETRAIN_CLASSES = 5  # pretrain on digits 0-4, fine-tune on digits 5-9 (relabelled 0-4)
 
 
-def finetune_arms(components=COMPONENTS, add_one: bool = True) -> dict:
+def finetune_arms(components=COMPONENTS, add_one: bool = True, clip_controls=()) -> dict:
     """Arm name -> settings: baseline (all off), full (all on), full minus each, baseline plus each
-    (add_one), scratch (full recipe, random init) and head_only (full recipe, conv layers frozen)."""
+    (add_one), scratch (full recipe, random init), head_only (full recipe, conv layers frozen), and
+    the clipping controls: the full recipe without clipping at another lr or warmup
+    (clip_controls: dicts with lr_factor and/or warmup_frac), so that clipping is compared with the
+    step-size change it makes, not only with the same lr unclipped."""
     off = {c: False for c in COMPONENTS}
     on = {**off, **{c: True for c in components}}
     arms = {"baseline": dict(off), "full": dict(on)}
@@ -30,27 +34,31 @@ def finetune_arms(components=COMPONENTS, add_one: bool = True) -> dict:
         arms |= {f"only_{c}": {**off, c: True} for c in components}
     arms["scratch"] = {**on, "pretrained": False}
     arms["head_only"] = {**on, "head_only": True}
-    return {k: {"pretrained": True, "head_only": False, **v} for k, v in arms.items()}
+    if "clipping" in components:
+        arms |= {clip_control_name(c): {**on, "clipping": False, **c} for c in clip_controls}
+    return {k: {"pretrained": True, "head_only": False, "lr_factor": 1.0, "warmup_frac": None, **v} for k, v in arms.items()}
 
 
-def finetune_data(root: int, i: int, n_train: int, n_val: int, n_train_max: int) -> dict:
+def clip_control_name(control: dict) -> str:
+    """no_clipping_lr0.5, no_clipping_warmup0.3, ...: the arm name of a clipping control."""
+    return "no_clipping_" + "_".join(f"{'lr' if k == 'lr_factor' else 'warmup'}{v:g}" for k, v in sorted(control.items()))
+
+
+def finetune_data(root: int, i: int, n_train: int, n_val: int, folds: int) -> dict:
     """Seed i: pretraining set = every digit 0-4; fine-tuning task = digits 5-9 (labels 0-4).
 
-    The 5-9 images keep images.digits' class-round-robin order: the first n_val are the
-    validation set (early stopping), the next n_train the training set (nested and
-    class-balanced), and everything after n_val + n_train_max the test set, so val and
-    test do not depend on n_train.
+    The 5-9 images are split by images.digits with disjoint test folds (seed i's test
+    set is fold i mod folds of the 896 images, so seeds share no test image); the
+    validation set (early stopping) and the nested, class-balanced training set come
+    from the other images, and neither the test nor the validation set depends on
+    n_train. The pretraining set is the same 901 images for every seed (in a seed's
+    own order): the pretrained model is given, as in Problem 3.
     """
-    d = images.digits(root, images.N_DIGITS, 0, 0, seed=i)
-    X, y = d["X_train"], d["y_train"]
-    pre = y < PRETRAIN_CLASSES
-    Xf, yf = X[~pre], y[~pre] - PRETRAIN_CLASSES
-    if n_val + n_train_max >= len(yf) - 50:
-        raise ValueError(f"n_val + largest n_train must leave >= 50 of the {len(yf)} digits 5-9 for testing")
-    return {"pretrain": (X[pre], y[pre]),
-            "val": (Xf[:n_val], yf[:n_val]),
-            "train": (Xf[n_val:n_val + n_train], yf[n_val:n_val + n_train]),
-            "test": (Xf[n_val + n_train_max:], yf[n_val + n_train_max:])}
+    pre = images.digits(root, images.N_DIGITS - N_FINETUNE, 0, 0, seed=i, classes=range(PRETRAIN_CLASSES))
+    fine = images.digits(root, n_train, n_val, N_FINETUNE // folds, seed=i, folds=folds,
+                         classes=range(PRETRAIN_CLASSES, 10))
+    shift = lambda k: (fine[f"X_{k}"], fine[f"y_{k}"] - PRETRAIN_CLASSES)  # noqa: E731
+    return {"pretrain": (pre["X_train"], pre["y_train"]), "val": shift("val"), "train": shift("train"), "test": shift("test")}
 
 
 def pretrain(job, X: torch.Tensor, y: torch.Tensor) -> cnn.BatchedCNN:
@@ -86,11 +94,10 @@ def finetune_point(job, n_train: int) -> pd.DataFrame:
     params, root, device = job.params, job.root, job.device
     t0, c0 = time.perf_counter(), time.process_time()
     S, rec = params["seeds"], params["recipe"]
-    arms = finetune_arms(params["components"], params["add_one"])
+    arms = finetune_arms(params["components"], params["add_one"], params["clip_controls"])
     names, A = list(arms), len(arms)
     K, C = A * S, PRETRAIN_CLASSES
-    n_max = max(params["sweep"]["n_train"])
-    data = cnn.stack_seeds([finetune_data(root, i, n_train, params["n_val"], n_max) for i in range(S)])
+    data = cnn.stack_seeds([finetune_data(root, i, n_train, params["n_val"], S) for i in range(S)])
     job.progress(f"n_train {n_train}: pretraining {S} models")
     base = pretrain(job, *data["pretrain"])
     Xtr, ytr = data["train"]
@@ -112,7 +119,7 @@ def finetune_point(job, n_train: int) -> pd.DataFrame:
         f = torch.where(llrd, torch.full((K,), rec["layer_decay"] ** depth[layer], device=device), torch.ones(K, device=device))
         if layer != "fc":
             f = torch.where(frozen, torch.zeros(K, device=device), f)
-        lrs.append(params["lr"] * f)
+        lrs.append(params["lr"] * col("lr_factor") * f)
     adamw = col("adamw").bool()
     wd = torch.where(adamw, rec["weight_decay"], 0.0)
     opt = cnn.BatchedAdamW(list(model.named().values()), lrs, weight_decay=wd, l2=rec["weight_decay"] - wd)
@@ -121,7 +128,9 @@ def finetune_point(job, n_train: int) -> pd.DataFrame:
     es = col("early_stopping").bool()
     spe = -(-n_train // params["batch_size"])  # steps per epoch
     steps = params["epochs"] * spe
-    sched = _linear_schedule(steps, torch.where(col("warmup").bool(), round(rec["warmup_frac"] * steps), 0).cpu()).to(device)
+    frac = torch.tensor([rec["warmup_frac"] if arms[a]["warmup_frac"] is None else arms[a]["warmup_frac"]
+                         for a in names for _ in range(S)])
+    sched = _linear_schedule(steps, torch.where(col("warmup").bool().cpu(), (frac * steps).round(), 0)).to(device)
     order = torch.stack([cnn.batch_indices(n_train, steps, params["batch_size"], torch.Generator().manual_seed(
         job.int_seed("order", n_train, i))) for i in range(S)], 1)
     seed_of = torch.arange(S)[:, None]
@@ -172,9 +181,13 @@ def finetune_point(job, n_train: int) -> pd.DataFrame:
                      dict(b, metric="ece", value=calibration.ece(probs[k], y[k]))]
             if split == "test":
                 rows += [dict(b, split="train", metric=m, value=float(v[k])) for m, v in per_model.items()]
+    # seeds re-split the digits 5-9: the correction their intervals need for the images they share in fitting
+    overlap = images.resample_overlap(n_train + params["n_val"], N_FINETUNE // S, N_FINETUNE)
+    rows.append(dict(n_train=n_train, arm="baseline", seed=0, split="design", metric="resample_overlap", value=overlap))
     out = pd.DataFrame(rows)
     for c in ("pretrained", "head_only", *COMPONENTS):
         out[c] = out.arm.map(lambda a, c=c: bool(arms[a][c]))
+    out["lr_factor"] = out.arm.map(lambda a: arms[a]["lr_factor"])
     print(f"finetune n={n_train}: train {train_s:.1f} s, cpu {time.process_time() - c0:.1f} s", flush=True)
     return out
 

@@ -84,7 +84,8 @@ def gd_vs_ridge(job) -> pd.DataFrame:
     claim says ~1), rel_distance (||w_T - w_ridge(lambda_closest)|| / ||w_T||),
     rel_distance_claimed (the same at the claimed lambda = 1/(eta T)), gd_risk,
     ridge_risk_claimed (excess risks of w_T and of ridge at 1/(eta T)),
-    ridge_risk_closest, at_grid_edge; columns eta_fraction, T, inv_eta_T. The
+    ridge_risk_closest, at_grid_edge, val_mse (GD's validation error at T: early
+    stopping's pick is its argmin); columns eta_fraction, T, inv_eta_T. The
     seed's own s_min and s_max (per (seed, eta) rows) place each T in a regime:
     u = 1/(eta T s_min) > s_max/s_min early, 1 <= u <= s_max/s_min within the
     spectrum, u < 1 late (GD has converged along the smallest eigen-direction).
@@ -114,6 +115,7 @@ def gd_vs_ridge(job) -> pd.DataFrame:
             df = im.gd_vs_ridge(X, y, eta, steps, beta_s, Sigma_s, lambdas=lambdas)
             # the claimed map lambda = 1/(eta T), in the eigenbasis
             A_gd = im.gd_filter(s, eta, steps) * z
+            val_mse = _mse(d["Xva"], d["yva"], A_gd @ V.T)  # where early stopping on validation would stop
             lam_c = 1.0 / (eta * steps)
             A_c = z[None, :] / (s[None, :] + lam_c[:, None])
             rel_c = np.linalg.norm(A_gd - A_c, axis=1) / np.linalg.norm(A_gd, axis=1)
@@ -126,7 +128,7 @@ def gd_vs_ridge(job) -> pd.DataFrame:
             for metric, v in (("lambda_closest", df["lambda_closest"]), ("ratio", df["ratio"]),
                               ("rel_distance", df["rel_distance"]), ("rel_distance_claimed", rel_c),
                               ("gd_risk", df["gd_risk"]), ("ridge_risk_claimed", risk_c), ("ridge_risk_closest", risk_b),
-                              ("at_grid_edge", df["at_grid_edge"].astype(float))):
+                              ("at_grid_edge", df["at_grid_edge"].astype(float)), ("val_mse", val_mse)):
                 out.append(_rows(**base, metric=metric, value=np.asarray(v, dtype=float)))
             slopes = {"early": im.loglog_slope(df, ("early",)), "within": im.loglog_slope(df, ("within",)),
                       "early+within": im.loglog_slope(df, ("early", "within")), "all": im.loglog_slope(df, None)}

@@ -26,6 +26,8 @@ def problems(cfg: dict) -> list[str]:
         if family != "twins":
             out.append(f"experiments.problem1_sweep.sweep.covariance.r: design {sweep['design']!r} has family {family!r}; "
                        "covariance.r needs family twins")
+    if sweep and "coef.placement" in sweep["sweep"] and sweep["design"] in designs:
+        out += placement_problems(designs[sweep["design"]], sweep)
     p1 = exps.get("problem1")
     if p1 and p1["design"] in designs and designs[p1["design"]]["p"] < 2:  # selection stability needs two features
         out.append(f"experiments.problem1.design: {p1['design']!r} has p = 1; allowed: a design with p >= 2")
@@ -33,6 +35,20 @@ def problems(cfg: dict) -> list[str]:
     if grp and grp["min_lambda"] >= grp["max_lambda"]:
         out.append(f"experiments.groups.min_lambda: {grp['min_lambda']} is not below max_lambda = {grp['max_lambda']}")
     return out
+
+
+def placement_problems(design: dict, sweep: dict) -> list[str]:
+    """What the sweep's coef.placement values cannot build on its design, once per message."""
+    from regbench import data
+    from regbench.config import apply_overrides, sweep_points
+    seen = []
+    for point in sweep_points(sweep):
+        for msg in data.placement_problems(apply_overrides(design, point)):
+            where = "experiments.problem1_sweep.sweep." if msg.startswith(("coef.placement", "covariance.r")) else \
+                f"designs.{sweep['design']}."
+            if where + msg not in seen:
+                seen.append(where + msg)
+    return seen
 
 
 # A tuned value on an open edge of its grid in more than 5% of seeds means the

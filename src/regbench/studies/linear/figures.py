@@ -1,5 +1,6 @@
 """Figures of the linear-penalty study."""
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from regbench.studies.linear.claims import group_gains, group_trend, sweep_outcomes
 from regbench.figures import COLORS, LABELS, SEQ, Figure, finish, new
@@ -46,9 +47,10 @@ def paths(t, footer):
 
 def kkt(t, footer):
     df = t["paths"]
-    g, c = select(df, "grad_ratio"), select(df, "coef")
-    keep = (g.method != "ridge").to_numpy()
-    ratio, zero = g.value.to_numpy()[keep], c.value.to_numpy()[keep] == 0
+    r = select(df, "oracle_ratio")
+    w = select(df, "coef")[["seed", "method", "lam", "feature", "value"]].rename(columns={"value": "w"})
+    m = r.merge(w, on=["seed", "method", "lam", "feature"])
+    ratio, zero = m.value.to_numpy(), (m.w == 0).to_numpy()
     fig, axes = new(ncols=2, width=5.2, height=3.8)
     bins = np.linspace(0, 1.05, 64)
     ax = axes[0, 0]
@@ -56,24 +58,32 @@ def kkt(t, footer):
     ax.hist(np.clip(ratio[~zero], 0, 1.05), bins=bins, color=COLORS["ridge"], alpha=0.8, label=f"w_j != 0 ({(~zero).sum()})")
     ax.axvline(1, color="k", ls=":")
     ax.set_yscale("log")
-    ax.set_xlabel("|dg/dw_j| / (lambda * a)   (data-loss gradient over the L1 weight)")
-    ax.set_ylabel("coefficient (every lambda and seed;\nlasso and elastic net)")
+    ax.set_xlabel("|dg/dw_j| / (lambda * a) at the LARS solution")
+    ax.set_ylabel("coefficients (lambdas x seeds;\nlasso and elastic net)")
     ax.legend(fontsize=7)
-    ax.set_title("zeros sit inside the dead zone, non-zeros on its edge")
+    ax.set_title("coordinate descent's zeros sit inside the dead zone")
     ax = axes[0, 1]
-    k = select(df, "kkt")
+    diff = select(df, "oracle_diff")
+    floor = 10.0 ** np.floor(np.log10(max(diff.value[diff.value > 0].min(), 1e-300))) / 10 if (diff.value > 0).any() else 1e-16
     for method in ("lasso", "enet"):
-        s = k[k.method == method].groupby("lam").value.max()
-        ax.plot(s.index, np.maximum(s, 1e-17), marker=".", color=COLORS[method], label=LABELS[method])
+        s = diff[diff.method == method].groupby("lam").value.max()
+        ax.plot(s.index[s > 0], s[s > 0], marker=".", color=COLORS[method], label=LABELS[method])
+        exact = s.index[s == 0]
+        if exact.size:  # identical solutions have no logarithm: drawn on a labelled line, not as a measurement
+            ax.plot(exact, np.full(exact.size, floor), "x", color=COLORS[method], label=f"{LABELS[method]}: identical (0)")
+    if (diff.value == 0).any():
+        ax.axhline(floor, color="#999999", lw=0.6, ls="--")
+        ax.annotate("exactly 0", (ax.get_xlim()[1], floor), fontsize=7, va="bottom", ha="left", color="#555555")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("lambda / lambda_max (lasso)")
-    ax.set_ylabel("max KKT violation / lambda_max (worst seed)")
-    ax.set_title("optimality of every solution on the path")
+    ax.set_ylabel("max |w_CD - w_LARS| / max |w_LARS|\n(worst seed)")
+    ax.set_title("coordinate descent vs LARS homotopy")
     ax.legend(fontsize=7)
-    return finish(fig, f"Dead zone confirmed: every zero coefficient has |dg/dw_j| <= lambda (max ratio {ratio[zero].max():.4f}); "
-                       f"every non-zero one has |dg/dw_j| = lambda (off by <= {np.abs(ratio[~zero] - 1).max():.0e})", footer)
+    mism = int(select(df, "zero_mismatch").value.sum())
+    return finish(fig, f"Dead zone confirmed by an independent solver: every exact zero has |dg/dw_j| <= lambda (max ratio "
+                       f"{ratio[zero].max():.4f}); zero patterns differ from LARS in {mism} of {len(m)} coefficients", footer)
 
 
 def conditioning(t, footer):
@@ -143,22 +153,27 @@ def geometry(t, footer):
     ax.legend(fontsize=6.5, loc="lower left")
     ax.set_title("one real 2-D fit: loss contours and both balls")
     ax = axes[0, 1]
-    hz = select(df, "has_zero")
-    for method in ("lasso", "ridge"):
-        rows = [(p, *mean_ci(g.value)) for p, g in hz[hz.method == method].groupby("p")]
+    styles = {("lasso", "frac_zero"): ("o-", "lasso: share of zero coordinates"),
+              ("lasso", "corner"): ("s--", "lasso: share of 1-sparse (corner) solutions"),
+              ("ridge", "frac_zero"): ("^:", "ridge: share of zero coordinates")}
+    dims = sorted(df.p.unique())
+    for (method, metric), (fmt, label) in styles.items():
+        rows = [(p, *mean_ci(g.value)) for p, g in select(df, metric, method=method).groupby("p")]
         p, m, lo, hi = map(np.array, zip(*rows))
-        ax.errorbar(p, m, yerr=[m - lo, hi - m], marker="o", capsize=3, color=COLORS[method], label=LABELS[method])
+        ax.errorbar(p, m, yerr=[m - lo, hi - m], fmt=fmt, capsize=3, color=COLORS[method], label=label)
     ax.set_xscale("log")
-    ax.set_xticks(sorted(hz.p.unique()), [str(v) for v in sorted(hz.p.unique())])
+    ax.set_xticks(dims, [str(v) for v in dims])
     ax.minorticks_off()
-    ax.set_xlabel("number of features p (truth has no zeros)")
-    ax.set_ylabel("share of solutions with an exact zero (95% CI)")
+    ax.set_xlabel("number of features p (n = rows_per_feature x p; truth has no zeros)")
+    ax.set_ylabel("share (mean over solutions, 95% CI)")
     ax.set_ylim(-0.03, 1.03)
     ax.legend(fontsize=7)
     ax.set_title("at matched constraint size (fraction of the OLS norm)")
-    lasso_share = hz[hz.method == "lasso"].groupby("p").value.mean()
-    return finish(fig, f"L1 solutions land on axes more often as p grows ({lasso_share.iloc[0]:.0%} at p={lasso_share.index[0]} to "
-                       f"{lasso_share.iloc[-1]:.0%} at p={lasso_share.index[-1]}); L2 solutions never do", footer)
+    fz = select(df, "frac_zero", method="lasso").groupby("p").value.mean()
+    cn = select(df, "corner", method="lasso").groupby("p").value.mean()
+    return finish(fig, f"With p/n fixed, lasso zero coordinates go from {fz.iloc[0]:.0%} to {fz.iloc[-1]:.0%} as p grows "
+                       f"{fz.index[0]} to {fz.index[-1]}, while corner (1-sparse) solutions go from {cn.iloc[0]:.0%} to "
+                       f"{cn.iloc[-1]:.0%}; ridge never zeroes a coordinate", footer)
 
 
 def problem1_selection(t, footer):
@@ -176,10 +191,11 @@ def problem1_selection(t, footer):
         if j == 0 or groups[j - 1] != g:
             ax.text(j + 0.5, -0.62, g, color="k", fontsize=7, va="bottom")
     ax.set_yticks(range(len(methods)), [LABELS[m] for m in methods])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("feature index (true | correlated twins | noise)")
     fig.colorbar(im, ax=ax, label="bootstrap selection frequency (mean over seeds)")
     ax = axes[0, 1]
-    st = select(df, "stability_signal")
+    st = select(df, "stability_signal", setting="tuned")
     for i, m in enumerate(methods):
         v = st[st.method == m].value
         mean, lo, hi = mean_ci(v)
@@ -217,36 +233,47 @@ def problem1_error(t, footer):
 
 
 def problem1_sweep(t, footer):
-    cells = sweep_outcomes(t["problem1_sweep"])
-    keys = [k for k in cells.columns if k not in ("outcome", "vs_lasso", "vs_ridge")]
-    rows_key, col_keys = keys[0], keys[1:]
-    cells["col"] = cells[col_keys].astype(str).agg(", ".join, axis=1) if col_keys else "all"
-    rlab, clab = sorted(cells[rows_key].unique()), list(dict.fromkeys(cells.sort_values(col_keys or rows_key)["col"]))
-    code = {"wins": 0, "ties": 1, "loses": 2}
-    grid = np.full((len(rlab), len(clab)), np.nan)
-    fig, axes = new(width=6.4, height=4.4)
-    ax = axes[0, 0]
+    """The L7 map: one panel per signal placement, rows the twin correlation r, columns the
+    other sweep keys (n, noise); each cell coloured by whether elastic net wins, ties or
+    loses, with both paired differences and their 95% half-widths."""
     from matplotlib.colors import ListedColormap
-    for _, r in cells.iterrows():
-        i, j = rlab.index(r[rows_key]), clab.index(r["col"])
-        grid[i, j] = code[r.outcome]
-        ax.text(j, i, f"{r.outcome}\nvs lasso {r.get('vs_lasso', np.nan):+.2f}\nvs ridge {r.get('vs_ridge', np.nan):+.2f}",
-                ha="center", va="center", fontsize=7)
-    ax.imshow(grid, cmap=ListedColormap([COLORS["enet"], "#eeeeee", COLORS["ridge"]]), vmin=0, vmax=2, aspect="auto")
-    ax.set_xticks(range(len(clab)), clab)
-    ax.set_yticks(range(len(rlab)), rlab)
-    ax.set_xlabel(", ".join(col_keys) or "")
-    ax.set_ylabel(rows_key)
-    ax.set_title("elastic net minus other method, test MSE (mean of paired seeds)")
-    n_win = (cells.outcome == "wins").sum()
-    return finish(fig, f"Elastic net beats both lasso and ridge in {n_win} of {len(cells)} regimes "
-                       f"(green: both paired 95% intervals below 0; orange: worse than one; grey: tie)", footer)
+    cells = sweep_outcomes(t["problem1_sweep"])
+    keys = [k for k in cells.columns if k != "outcome" and not k.startswith("vs_")]
+    panel_key = "coef.placement" if "coef.placement" in keys else None
+    row_key = "covariance.r" if "covariance.r" in keys else None
+    col_keys = [k for k in keys if k not in (panel_key, row_key)]
+    cells["col"] = cells[col_keys].apply(lambda r: "\n".join(f"{k.split('.')[-1]}={v:g}" for k, v in r.items()), axis=1) \
+        if col_keys else "all"
+    panels = list(dict.fromkeys(cells[panel_key])) if panel_key else ["every design"]
+    rlab = sorted(cells[row_key].unique()) if row_key else ["-"]
+    clab = list(dict.fromkeys(cells.sort_values(col_keys or keys)["col"]))
+    code = {"wins": 0, "ties": 1, "loses": 2}
+    fig, axes = new(ncols=len(panels), width=max(2.4, 1.25 * len(clab)), height=0.9 * len(rlab) + 1.9)
+    for ax, panel in zip(axes[0], panels):
+        sub = cells[cells[panel_key] == panel] if panel_key else cells
+        grid = np.full((len(rlab), len(clab)), np.nan)
+        for _, r in sub.iterrows():
+            i, j = (rlab.index(r[row_key]) if row_key else 0), clab.index(r["col"])
+            grid[i, j] = code[r.outcome]
+            text = [r.outcome] + [f"{o[0].upper()} {r[f'vs_{o}']:+.2f}+-{(r[f'vs_{o}_hi'] - r[f'vs_{o}_lo']) / 2:.2f}"
+                                  for o in ("lasso", "ridge") if f"vs_{o}" in r]
+            ax.text(j, i, "\n".join(text), ha="center", va="center", fontsize=6.5)
+        ax.imshow(grid, cmap=ListedColormap([COLORS["enet"], "#eeeeee", COLORS["ridge"]]), vmin=0, vmax=2, aspect="auto")
+        ax.set_xticks(range(len(clab)), clab, fontsize=7)
+        ax.set_yticks(range(len(rlab)), [f"{v:g}" if row_key else v for v in rlab])
+        ax.set_xlabel(", ".join(col_keys))
+        ax.set_ylabel("twin correlation r" if row_key else "")
+        ax.set_title(f"signal: {panel}" if panel_key else panel)
+    n_win, n_lose = (cells.outcome == "wins").sum(), (cells.outcome == "loses").sum()
+    return finish(fig, f"Elastic net beats both lasso and ridge in {n_win} of {len(cells)} designs and loses to one in {n_lose} "
+                       "(green: both paired 95% intervals below 0; orange: one above 0; grey: tie. Cell text: elastic net minus "
+                       "L(asso) / R(idge) test MSE, mean +- 95% half-width)", footer)
 
 
 def failure_modes(t, footer):
     df = t["failure_modes"]
     z = select(df, "zeroed")
-    roles = ["twin_a", "twin_b", "quadratic", "interaction_a", "interaction_b", "weak", "noise"]
+    roles = ["twin_a", "twin_b", "quadratic", "interaction_a", "interaction_b", "weak", "control", "noise"]
     fig, axes = new(ncols=2, width=5.2, height=4.0, gridspec_kw={"width_ratios": [1.6, 1]})
     ax = axes[0, 0]
     xs = np.arange(len(roles))
@@ -256,7 +283,7 @@ def failure_modes(t, footer):
         ci = np.array([mean_ci(per_seed[r].to_numpy()) if r in per_seed else (np.nan,) * 3 for r in roles])
         ax.bar(xs + (k - 0.5) * 0.38, ci[:, 0], width=0.38, color=SEQ[k], label=label,
                yerr=[ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]], capsize=2, error_kw=dict(lw=0.8))
-    ax.set_xticks(xs, ["twin x0", "twin x1", "x2 (quadratic)", "x3 (interact.)", "x4 (interact.)", "x5-x9 weak", "noise"],
+    ax.set_xticks(xs, ["twin x0", "twin x1", "x2 (quadratic)", "x3 (interact.)", "x4 (interact.)", "x5-x9 weak", "x10 control", "noise"],
                   rotation=30, ha="right")
     ax.set_ylabel("share of seeds where the lasso zeroes it\n(mean, 95% interval over seeds)")
     ax.set_ylim(0, 1.05)
@@ -271,8 +298,8 @@ def failure_modes(t, footer):
            yerr=[ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]], capsize=3, error_kw=dict(lw=0.8))
     ax.set_xticks(range(3), ["one tuned\nlasso", "stability\nselection", "M-B bound"])
     ax.set_ylabel("false selections per seed (mean)")
-    tp = select(df, "true_pos").value.mean()
-    ax.set_title(f"stability selection keeps {tp:.1f} of 7 true linear features")
+    tp, q = select(df, "true_pos").value.mean(), select(df, "q").value.max()
+    ax.set_title(f"stability selection (q = {q:.0f}) keeps\n{tp:.1f} of 8 true linear features")
     tuned = z[(z.setting == "tuned") & z.role.isin(roles[:5])].value.mean()
     return finish(fig, f"A zero lasso weight is no proof of uselessness: {tuned:.0%} of informative features (twin, quadratic, "
                        f"interaction) are zeroed at the tuned lambda", footer)
@@ -323,15 +350,18 @@ FIGURES = {
                     "Coefficient paths of the lasso, elastic net (mixing 0.5) and ridge on the Problem 1 design, coloured by "
                     "feature group, and the number of exactly-zero coefficients along the path (claim L1)."),
     "kkt": Figure(["paths"], kkt,
-                  "The subgradient dead zone: for every coefficient of every path solution, the data-loss gradient divided by "
-                  "lambda times the L1 weight, split by zero / non-zero; and the worst KKT violation per lambda (claim L2)."),
+                  "The subgradient dead zone, read off an independent solver: for every coefficient of the lasso and elastic-net "
+                  "paths, the data-loss gradient at the LARS homotopy solution divided by lambda times the L1 weight, split by "
+                  "whether coordinate descent set it exactly to zero; and the largest difference between the two solvers per "
+                  "lambda (claim L2)."),
     "conditioning": Figure(["conditioning"], conditioning,
                            "Measured condition number of X'X/n + lambda I against (s_max+lambda)/(s_min+lambda), and the spread "
                            "of coefficients across resampled datasets of near-collinear twins, OLS vs ridge (claim L4)."),
     "geometry": Figure(["geometry"], geometry,
                        "Left: a real 2-D least-squares problem, its loss contours, the L1 and L2 balls of the constrained fits "
-                       "and their solutions. Right: share of constrained lasso / ridge solutions with an exact zero as the "
-                       "number of features grows, on random dense truths (claim L6)."),
+                       "and their solutions. Right: share of zero coordinates and of 1-sparse (corner) solutions of the "
+                       "constrained lasso (and ridge's zero coordinates) as the number of features grows with n = "
+                       "rows_per_feature x p, on random dense truths (claim L6)."),
     "problem1_selection": Figure(["problem1"], problem1_selection,
                                  "Bootstrap selection frequency of every feature for the validation-tuned lasso and elastic "
                                  "net, and the Nogueira stability index on features 1-30 (claims L7a-d)."),
@@ -339,8 +369,10 @@ FIGURES = {
                              "Test MSE of each tuned method on the Problem 1 design, one dot per seed, mean with 95% "
                              "bootstrap interval (claim L7e)."),
     "problem1_sweep": Figure(["problem1_sweep"], problem1_sweep,
-                             "Where elastic net wins: for each swept design, paired test-MSE differences of elastic net "
-                             "against lasso and ridge; a cell is a win when both 95% intervals are below zero (claim L7e)."),
+                             "Where elastic net wins (the L7 map): per signal placement (sources only, spread over each "
+                             "correlated group, a latent factor per group), twin correlation r, training size and noise, the "
+                             "paired test-MSE differences of elastic net against lasso and ridge with 95% half-widths; a cell "
+                             "is a win when both intervals are below zero (claims L7b-e)."),
     "failure_modes": Figure(["failure_modes"], failure_modes,
                             "Why a zero lasso weight is no proof: informative features zeroed (correlated twin, quadratic, "
                             "interaction, weak signals under a large lambda) and stability selection's false selections "

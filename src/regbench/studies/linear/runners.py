@@ -141,11 +141,20 @@ def _rows(**cols) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- L1, L2
+# The elastic net's oracle (LARS on the ridge-augmented Gram) takes one homotopy path per
+# lambda (~0.15 s at p = 100): every ORACLE_EVERY-th lambda of the path is checked.
+ORACLE_EVERY = 5
+
+
 def paths(job) -> pd.DataFrame:
     """Lasso / elastic-net / ridge paths on one grid, in units of the lasso lambda_max.
 
     The grid starts at twice the lasso lambda_max (the enet-0.5 lambda_max), so
-    the first lasso solutions must be all zero.
+    the first lasso solutions must be all zero. The dead zone (L2) is read off an
+    independent solver: LARS homotopy (`linear.lars_oracle`), whose zeros are where
+    its exact path has not let a coefficient in. Per coefficient: the data-loss
+    gradient at the oracle's solution over lambda * a (oracle_ratio; <= 1 inside the
+    dead zone), beside coordinate descent's coefficients (coef).
     """
     params, d = job.params, job.data
     out = []
@@ -153,22 +162,29 @@ def paths(job) -> pd.DataFrame:
     groups = data.group_labels_from(d["beta"], d["Sigma"])
     for i in range(d["X_train"].shape[0]):
         s = prepare(d, i)
-        lmax = linear.lambda_max(s["Xtr"], s["ytr"], 1.0)
+        X, y = s["Xtr"], s["ytr"]
+        lmax = linear.lambda_max(X, y, 1.0)
         rel = np.geomspace(2.0, 1e-3, params["n_lambdas"])
         for method, a in PATH_METHODS.items():
-            W = path(s["Xtr"], s["ytr"], rel * lmax, a)
-            g = -s["Xtr"].T @ (s["ytr"][:, None] - s["Xtr"] @ W.T) / s["Xtr"].shape[0]  # [p, L] data-loss gradient
+            W = path(X, y, rel * lmax, a)
             base = dict(experiment="paths", seed=i, method=method, l1_ratio=a)
             out.append(_rows(**base, lam=rel, metric="n_zero", value=(W == 0).sum(axis=1)))
             out.append(_rows(**base, lam=rel, metric="test_mse", value=((s["yte"][None] - W @ s["Xte"].T) ** 2).mean(axis=1)))
-            if a > 0:
-                out.append(_rows(**base, lam=rel, metric="kkt", value=linear.kkt_violation(s["Xtr"], s["ytr"], W, rel * lmax, a)))
-            # per coefficient: the value and |data gradient| / (lam * a), the dead-zone ratio
-            ratio = np.abs(g + (rel * lmax * (1 - a))[None, :] * W.T) / (rel * lmax * max(a, 1e-300))[None, :]
-            feat = np.tile(np.arange(p), rel.size)
-            lam_f, grp = np.repeat(rel, p), np.tile(groups, rel.size)
+            feat, lam_f, grp = np.tile(np.arange(p), rel.size), np.repeat(rel, p), np.tile(groups, rel.size)
             out.append(_rows(**base, lam=lam_f, feature=feat, group=grp, metric="coef", value=W.ravel()))
-            out.append(_rows(**base, lam=lam_f, feature=feat, group=grp, metric="grad_ratio", value=ratio.T.ravel()))
+            if a == 0:
+                continue
+            out.append(_rows(**base, lam=rel, metric="kkt", value=linear.kkt_violation(X, y, W, rel * lmax, a)))
+            k = np.arange(0, rel.size, 1 if a == 1 else ORACLE_EVERY)
+            lam = rel[k] * lmax
+            O = linear.lars_oracle(X, y, lam, a)
+            g = -X.T @ (y[:, None] - X @ O.T) / X.shape[0] + (lam * (1 - a))[None, :] * O.T  # [p, K] at the oracle
+            ratio = np.abs(g) / (lam * a)[None, :]
+            scale = np.maximum(np.abs(O).max(axis=1), np.finfo(float).tiny)
+            out.append(_rows(**base, lam=rel[k], metric=["zero_mismatch"] * k.size, value=((W[k] == 0) != (O == 0)).sum(axis=1)))
+            out.append(_rows(**base, lam=rel[k], metric=["oracle_diff"] * k.size, value=np.abs(W[k] - O).max(axis=1) / scale))
+            out.append(_rows(**base, lam=np.repeat(rel[k], p), feature=np.tile(np.arange(p), k.size), metric="oracle_ratio",
+                             value=ratio.T.ravel()))
     return pd.concat(out, ignore_index=True)
 
 
@@ -271,13 +287,17 @@ def bayes_map(job) -> pd.DataFrame:
 def geometry(job) -> pd.DataFrame:
     """Lasso and ridge at matched constraint size on random dense problems, as p grows.
 
-    The truth has no zeros, so any exact zero comes from the shape of the ball.
+    The truth has no zeros, so any exact zero comes from the shape of the ball. Rows
+    grow with p (rows_per_feature * p), so p/n is the same at every p: what changes is
+    the dimension, not how well-determined the fit is. Per solution: the share of zero
+    coordinates, whether it is 1-sparse (a vertex of the L1 ball: a corner), and
+    whether it has any zero.
     """
     params = job.params
     out = []
     for p in params["dims"]:
         rho = params["rho"]
-        design = dict(n_train=params["n"], n_val=2, n_test=2, p=p, covariance={"family": "toeplitz", "rho": rho},
+        design = dict(n_train=params["rows_per_feature"] * p, n_val=2, n_test=2, p=p, covariance={"family": "toeplitz", "rho": rho},
                       coef={"values": [1.0] * p}, noise={"sigma": 1.0})
         pop = data.truth(design)
         for i in range(params["seeds"]):
@@ -291,7 +311,8 @@ def geometry(job) -> pd.DataFrame:
             w2 = linear.ridge_constrained(X, y, f * np.linalg.norm(w_ols))
             for method, w in (("lasso", w1), ("ridge", w2)):
                 out.append(_rows(experiment="geometry", seed=i, p=p, method=method,
-                                 metric=["has_zero", "frac_zero"], value=[float((w == 0).any()), float((w == 0).mean())]))
+                                 metric=["has_zero", "frac_zero", "corner"],
+                                 value=[float((w == 0).any()), float((w == 0).mean()), float((w != 0).sum() == 1)]))
             if p == 2 and i == 0:
                 # the data of the 2-D picture: Gram, X'y and the three solutions
                 G, c = X.T @ X / X.shape[0], X.T @ y / X.shape[0]
@@ -301,10 +322,42 @@ def geometry(job) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-# ---------------------------------------------------------------- L7a-d
-def _fit_rows(s, d, params, rng, base):
-    """Tuned fits of every method: errors, support counts, chosen hyper-parameters, coefficients."""
+# ---------------------------------------------------------------- L7a-e
+def grouping(w: np.ndarray, blocks: np.ndarray) -> dict:
+    """How one fit treats the correlated groups (blocks: per feature, the source of
+    its group, -1 outside every group):
+
+    twin_ratio  mean over groups of mean |twin weight| / |source weight| (1 = even;
+                nan where the source is zero)
+    grouping    mean over source-twin pairs of |w_s - w_t| / (|w_s| + |w_t|): 0 when
+                the pair moves together, 1 when one of them is zero. Normalized, so it
+                does not shrink just because every weight shrinks; pairs where both
+                are zero are left out (nan if every pair is)
+    """
+    src = np.flatnonzero((blocks >= 0) & (blocks == np.arange(blocks.size)))
+    ratios, gaps = [], []
+    for i in src:
+        tw = np.abs(w[(blocks == i) & (np.arange(blocks.size) != i)])
+        s = abs(w[i])
+        ratios.append(tw.mean() / s if s > 0 else np.nan)
+        both = s + tw
+        gaps += list(np.abs(s - tw)[both > 0] / both[both > 0])
+    mean = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan  # noqa: E731
+    return dict(twin_ratio=mean(np.array(ratios, dtype=float)), grouping=mean(np.array(gaps, dtype=float)))
+
+
+def design_blocks(design: dict | None, beta: np.ndarray, sigma_x: np.ndarray) -> np.ndarray:
+    """The correlated groups of a design: a twins design's own groups (where ever its
+    signal sits), else each true feature with the features it correlates with."""
+    if design is not None and design["covariance"]["family"] == "twins":
+        return data.twin_groups(design["covariance"], beta.size)
+    return data.blocks_from(beta, sigma_x)
+
+
+def _fit_rows(s, d, params, rng, base, blocks):
+    """Tuned fits of every method: errors, supports, grouping, chosen hyper-parameters."""
     beta, true = d["beta"], d["beta"] != 0
+    noise = data.group_labels_from(beta, d["Sigma"]) == "noise"
     out, fits = [], {}
     for method in params["methods"]:
         w, chosen = fit_tuned(method, s, params, rng)
@@ -312,10 +365,49 @@ def _fit_rows(s, d, params, rng, base):
         nz = w != 0
         metrics = dict(test_mse=mse(s["Xte"], s["yte"], w), model_error=model_error(w, s["scale"], beta, d["Sigma"]),
                        n_nonzero=nz.sum(), true_pos=(nz & true).sum(), false_pos=(nz & ~true).sum(),
+                       noise_zeroed=(~nz[noise]).mean() if noise.any() else np.nan, **grouping(w / s["scale"], blocks),
                        lam=chosen["lam"], l1_ratio=chosen["l1_ratio"],
                        **{k: v for k, v in chosen.items() if k.endswith("_on_edge")})
         out.append(_rows(**base, method=method, metric=list(metrics), value=np.array(list(metrics.values()), dtype=float)))
     return out, fits
+
+
+def matched_lambda(s: dict, a: float, params: dict, size: int) -> float:
+    """The lambda of an l1_ratio-a path (its tuning grid) whose full-data fit keeps the
+    number of features closest to `size` (ties: the larger lambda, the sparser fit)."""
+    lambdas = tuning_lambdas(s, a, params)
+    counts = (path(s["Xtr"], s["ytr"], lambdas, a, **LOOSE) != 0).sum(axis=1)
+    return float(lambdas[int(np.argmin(np.abs(counts - size)))])
+
+
+def stability_rows(s, fits, params, rng, base, groups, freq=True):
+    """Bootstrap selections of the tuned lasso and elastic net, and of the elastic net
+    at the lambda whose selection size matches the tuned lasso's (setting 'matched'):
+    Nogueira stability over all features and over the correlated groups (`groups`:
+    per feature true / correlated / noise), mean selection size, the lambda used, and
+    (freq) each feature's selection frequency at the tuned values."""
+    linked = groups != "noise"
+    settings = {m: (fits[m][1]["lam"], fits[m][1]["l1_ratio"]) for m in ("lasso", "enet") if m in fits}
+    if len(settings) == 2:  # at equal selection size, so stability cannot come from selecting more or fewer
+        a = settings["enet"][1]
+        settings["matched"] = (matched_lambda(s, a, params, int((fits["lasso"][0] != 0).sum())), a)
+    n, p = s["Xtr"].shape
+    picks = {k: np.empty((params["bootstrap"], p), dtype=bool) for k in settings}
+    for b in range(params["bootstrap"]):
+        idx = rng.integers(0, n, n)
+        Xb, yb = linear.standardize(s["Xtr"][idx])[0], linear.center(s["ytr"][idx])[0]
+        for k, (lam, a) in settings.items():
+            picks[k][b] = path(Xb, yb, np.array([lam]), a, **LOOSE)[0] != 0
+    out = []
+    for k, z in picks.items():
+        method, setting = ("enet", "matched") if k == "matched" else (k, "tuned")
+        out.append(_rows(**base, method=method, setting=setting, metric=["stability", "stability_signal", "sel_size", "sel_lam"],
+                         value=[stats.nogueira_stability(z), stats.nogueira_stability(z[:, linked]), z.sum(axis=1).mean(),
+                                settings[k][0]]))
+        if freq and setting == "tuned":
+            out.append(_rows(**base, method=method, setting=setting, feature=np.arange(p), group=groups, metric="sel_freq",
+                             value=z.mean(axis=0)))
+    return out
 
 
 def problem1(job) -> pd.DataFrame:
@@ -324,66 +416,64 @@ def problem1(job) -> pd.DataFrame:
     out = []
     p = d["beta"].size
     groups = data.group_labels_from(d["beta"], d["Sigma"])
-    blocks = data.blocks_from(d["beta"], d["Sigma"])
+    blocks = design_blocks(job.design, d["beta"], d["Sigma"])
     for i in range(d["X_train"].shape[0]):
         s = prepare(d, i)
         rng = job.rng(i)
         base = dict(experiment="problem1", seed=i)
-        rows, fits = _fit_rows(s, d, params, rng, base)
+        rows, fits = _fit_rows(s, d, params, rng, base, blocks)
         out += rows
-        n = s["Xtr"].shape[0]
-        for method, (w, chosen) in fits.items():
+        for method, (w, _) in fits.items():
             out.append(_rows(**base, method=method, feature=np.arange(p), group=groups, block=blocks,
                              metric="coef", value=w / s["scale"]))
-            if method not in ("lasso", "enet"):
-                continue
-            picks = np.empty((params["bootstrap"], p), dtype=bool)
-            for b in range(params["bootstrap"]):
-                idx = rng.integers(0, n, n)
-                Xb, yb = linear.standardize(s["Xtr"][idx])[0], linear.center(s["ytr"][idx])[0]
-                picks[b] = path(Xb, yb, np.array([chosen["lam"]]), chosen["l1_ratio"], **LOOSE)[0] != 0
-            out.append(_rows(**base, method=method, feature=np.arange(p), group=groups, metric="sel_freq", value=picks.mean(axis=0)))
-            linked = groups != "noise"
-            out.append(_rows(**base, method=method, metric=["stability", "stability_signal"],
-                             value=[stats.nogueira_stability(picks), stats.nogueira_stability(picks[:, linked])]))
+        out += stability_rows(s, fits, params, rng, base, groups)
     return pd.concat(out, ignore_index=True)
 
 
-# ---------------------------------------------------------------- L7e
 def problem1_sweep(job) -> pd.DataFrame:
-    """Each tuned method at every grid point of a sweep over design keys (n_train, noise.sigma, covariance.r)."""
+    """Each tuned method at every grid point of a sweep over design keys (n_train,
+    noise.sigma, covariance.r, coef.placement): test errors, grouping and, with
+    bootstrap > 0, the selection stability of the lasso and elastic net."""
     params, design, name, points = job.params, job.design, job.params["design"], job.points
     out = []
     for point in points:
         des = apply_overrides(design, point)
         key = ",".join(f"{k}={v}" for k, v in sorted(point.items()))
         pop = data.truth(des)
+        blocks = design_blocks(des, pop["beta"], pop["Sigma"])
+        groups = data.group_labels_from(pop["beta"], pop["Sigma"])
         for i in range(params["seeds"]):
             ds = data.sample(des, data.stream(job.root, name, key, i), pop)
             d = {k: v[None] for k, v in ds.items() if k.startswith(("X_", "y_"))} | pop
             s = prepare(d, 0)
             # the fitting stream predates Job.rng's per-experiment prefix; kept so the numbers stay the same
             fit_rng = seeds.rng(job.root, "sweep", key, i)
-            rows, _ = _fit_rows(s, d, params, fit_rng, dict(experiment="problem1_sweep", seed=i, **point))
+            base = dict(experiment="problem1_sweep", seed=i, **point)
+            rows, fits = _fit_rows(s, d, params, fit_rng, base, blocks)
             out += rows
+            if params["bootstrap"] > 0:
+                out += stability_rows(s, fits, params, seeds.rng(job.root, "sweep-boot", key, i), base, groups, freq=False)
     return pd.concat(out, ignore_index=True)
 
 
 # ---------------------------------------------------------------- L8
 # Feature roles of the failure-mode design (columns of X; the rest is noise).
 ROLES = {0: "twin_a", 1: "twin_b", 2: "quadratic", 3: "interaction_a", 4: "interaction_b",
-         5: "weak", 6: "weak", 7: "weak", 8: "weak", 9: "weak"}
+         5: "weak", 6: "weak", 7: "weak", 8: "weak", 9: "weak", 10: "control"}
+# The true linear support: the twins, the weak signals and the control.
+LINEAR_SUPPORT = (0, 1, 5, 6, 7, 8, 9, 10)
 
 
 def failure_design(n: int, p: int, rng) -> dict:
     """Known truth where a zero lasso weight misleads:
-    y = x0 + x1 (x0, x1 twins, r = 0.9) + (x2^2 - 1) + x3*x4 + 0.3 * (x5 + ... + x9) + noise.
-    x2, x3, x4 matter to y but have no linear effect; x5..x9 are weak linear signals.
+    y = x0 + x1 (x0, x1 twins, r = 0.9) + (x2^2 - 1) + x3*x4 + 0.3 * (x5 + ... + x9) + x10 + noise.
+    x2, x3, x4 matter to y but have no linear effect; x5..x9 are weak linear signals;
+    x10, a strong independent linear signal, is the control that a working lasso keeps.
     """
     def draw(m):
         X = rng.standard_normal((m, p))
         X[:, 1] = 0.9 * X[:, 0] + np.sqrt(1 - 0.81) * X[:, 1]
-        y = X[:, 0] + X[:, 1] + (X[:, 2] ** 2 - 1) + X[:, 3] * X[:, 4] + 0.3 * X[:, 5:10].sum(axis=1) + rng.standard_normal(m)
+        y = X[:, 0] + X[:, 1] + (X[:, 2] ** 2 - 1) + X[:, 3] * X[:, 4] + 0.3 * X[:, 5:10].sum(axis=1) + X[:, 10] + rng.standard_normal(m)
         return X, y
 
     out = {}
@@ -403,7 +493,7 @@ def failure_modes(job) -> pd.DataFrame:
     out = []
     n, p = params["n"], params["p"]
     lin_support = np.zeros(p, dtype=bool)
-    lin_support[[0, 1, 5, 6, 7, 8, 9]] = True
+    lin_support[list(LINEAR_SUPPORT)] = True
     for i in range(params["seeds"]):
         rng = job.rng(i)
         raw = failure_design(n, p, rng)
@@ -429,10 +519,11 @@ def failure_modes(job) -> pd.DataFrame:
         out.append(_rows(**base, setting=["tuned", "expanded"], method="lasso", metric="lam_on_edge",
                          value=[chosen["lam_on_edge"], chosen_e["lam_on_edge"]]))
         # Stability selection (Meinshausen & Buhlmann 2010): half-samples over the
-        # head of the path where the full-data lasso keeps at most q features, q
-        # set so that E[false selections] <= q^2 / ((2 thr - 1) p) meets the target.
+        # head of the path where the full-data lasso keeps at most q features, q set
+        # so that E[false selections] <= q^2 / ((2 thr - 1) p) meets the target, but
+        # never below the true support's size: a smaller q caps recall by construction.
         thr = params["stability_threshold"]
-        q = max(1, int(np.sqrt(params["expected_false"] * (2 * thr - 1) * p)))
+        q = max(len(LINEAR_SUPPORT), int(np.sqrt(params["expected_false"] * (2 * thr - 1) * p)))
         grid = linear.lambda_grid(s["Xtr"], s["ytr"], 1.0, 50, eps=STABILITY_EPS)
         support = (linear.enet_path(s["Xtr"], s["ytr"], grid, 1.0, **LOOSE) != 0).sum(axis=1)
         grid = grid[: max(1, int(np.flatnonzero(support <= q).max()) + 1)]
@@ -448,8 +539,9 @@ def failure_modes(job) -> pd.DataFrame:
         stable = freq.max(axis=0) >= thr
         bound = np.mean(union) ** 2 / ((2 * thr - 1) * p)
         out.append(_rows(**base, setting="stability", feature=np.arange(p), role=roles, metric="sel_freq", value=freq.max(axis=0)))
-        out.append(_rows(**base, setting="stability", metric=["false_pos", "true_pos", "mb_bound"],
-                         value=[float((stable & ~lin_support).sum()), float((stable & lin_support).sum()), bound]))
+        out.append(_rows(**base, setting="stability", metric=["false_pos", "true_pos", "recall", "mb_bound", "q"],
+                         value=[float((stable & ~lin_support).sum()), float((stable & lin_support).sum()),
+                                float((stable & lin_support).mean() / lin_support.mean()), bound, float(q)]))
     return pd.concat(out, ignore_index=True)
 
 

@@ -1,6 +1,6 @@
 """Training-time regularization with the batched engine (claims N8, N12, N13).
 
-Every experiment draws one dataset per seed from a teacher network
+Every experiment draws one task per seed, a teacher network and its data
 (regbench.teacher: train and validation labels carry the teacher's label
 noise, test labels are clean) and trains all of its models as one batch:
 
@@ -11,7 +11,8 @@ noise, test labels are clean) and trains all of its models as one batch:
   epoch e is the one the long run held at epoch e. No model is trained twice.
 - adamw_vs_l2 (N12): a learning-rate x decay grid for one optimizer per job
   (Adam with L2 in the gradient, AdamW with decoupled decay, SGD with momentum),
-  every grid point and seed one model of the batch (per-model lr and decay).
+  every grid point and seed one model of the batch (per-model lr and decay),
+  with a cosine learning-rate schedule (`schedule`) as AdamW is used in practice.
   Models of the same seed share their data, initialization and data order, so
   grid points are compared on common random numbers.
 - label_smoothing (N13): each smoothing value and seed one model of the batch.
@@ -20,14 +21,18 @@ noise, test labels are clean) and trains all of its models as one batch:
   targets (1 - eps) one_hot + eps / C: the same loss as
   F.cross_entropy(label_smoothing=eps) (checked in tests/test_training_study.py).
 """
+import contextlib
+import importlib
 import itertools
+import math
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
 
 from regbench import calibration, teacher
-from regbench.nets import MLPSpec, OptimSpec, train
+from regbench.nets import BatchedOptimizer, MLPSpec, OptimSpec, train
 
 NO_STOPPING = np.inf  # the patience of the arm that trains every epoch
 SPLITS = ("train", "val", "test")
@@ -116,6 +121,31 @@ def early_stopping(job) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- N12
+class _CosineOptimizer(BatchedOptimizer):
+    """Every model's learning rate follows a cosine from its value to 0 over `total` steps (decoupled decay,
+    lr * lambda, follows it, as torch's AdamW under a scheduler)."""
+    total = 1
+
+    def step(self, grads) -> None:
+        if not hasattr(self, "base"):
+            self.base = list(self.groups)
+        f = 0.5 * (1 + math.cos(math.pi * min(self.n_steps, self.total) / self.total))
+        self.groups = [(lr * f, wd, idx) for lr, wd, idx in self.base]
+        super().step(grads)
+
+
+@contextlib.contextmanager
+def cosine_schedule(total_steps: int):
+    """Inside: nets.train() steps with a cosine schedule over total_steps.
+
+    The engine's train() builds its own optimizer and takes no schedule, so the
+    optimizer class it builds is swapped for this block only (one job, one
+    thread). To be replaced by a schedule argument of nets.train."""
+    cls = type("CosineOptimizer", (_CosineOptimizer,), {"total": max(1, int(total_steps))})
+    with mock.patch.object(importlib.import_module("regbench.nets.train"), "BatchedOptimizer", cls):
+        yield
+
+
 def grid_points(params: dict, optimizer: str) -> list[tuple[int, float, float]]:
     """(seed index, lr, decay) of every model of one optimizer's batch."""
     g = params["grids"][optimizer]
@@ -140,13 +170,15 @@ def adamw_vs_l2(job) -> pd.DataFrame:
                           momentum=params["momentum"] if kind == "sgd" else 0.0)
         # the same seed index -> the same init and data order at every grid point
         model_seeds = [job.int_seed(i) for i, _, _ in grid]
-        df, _ = train(mlp(params, spec), optim, model_seeds, stack(ds, [i for i, _, _ in grid]),
-                      epochs=params["epochs"], batch_size=params["batch_size"], eval_every=params["epochs"], device=dev)
+        steps = params["epochs"] * math.ceil(params["n_train"] / params["batch_size"])
+        with cosine_schedule(steps) if params["schedule"] == "cosine" else contextlib.nullcontext():
+            df, _ = train(mlp(params, spec), optim, model_seeds, stack(ds, [i for i, _, _ in grid]),
+                          epochs=params["epochs"], batch_size=params["batch_size"], eval_every=params["epochs"], device=dev)
         df = df[df.epoch == params["epochs"]]
         k = df.model.to_numpy()
         out.append(pd.DataFrame(dict(
             seed=[grid[j][0] for j in k], optimizer=name, lr=[grid[j][1] for j in k], decay=[grid[j][2] for j in k],
-            metric=(df.split + "_" + df.metric).to_numpy(), value=df.value.to_numpy())))
+            schedule=params["schedule"], metric=(df.split + "_" + df.metric).to_numpy(), value=df.value.to_numpy())))
     return pd.concat(out, ignore_index=True)
 
 
@@ -159,10 +191,20 @@ def smoothing_mix(eps) -> callable:
     return mix
 
 
-def calibration_rows(probs, labels, n_bins: int, confident: float) -> tuple[dict, pd.DataFrame]:
-    """Metrics of one model on one split, and its reliability table."""
+def calibration_rows(probs, labels, n_bins: int, confident: float, share: float) -> tuple[dict, pd.DataFrame]:
+    """Metrics of one model on one split, and its reliability table.
+
+    top_wrong / top_overconfidence: among the model's own `share` most confident
+    predictions, the share that are wrong / mean confidence minus accuracy. A
+    threshold relative to each model's confidence distribution, because a fixed
+    one is partly mechanical: smoothing eps caps the target at 1 - eps + eps / C."""
     s = calibration.summary(probs, labels, n_bins, confident)
     s["overconfidence"] = s["mean_confidence"] - s["accuracy"]
+    conf = probs.max(axis=1)
+    top = np.argsort(-conf, kind="stable")[: max(1, int(round(share * conf.size)))]
+    s["top_wrong"] = float(np.mean(probs[top].argmax(axis=1) != labels[top]))
+    s["top_overconfidence"] = float(conf[top].mean() - np.mean(probs[top].argmax(axis=1) == labels[top]))
+    s["top_share"] = top.size / conf.size
     rel = calibration.reliability(probs, labels, n_bins)
     return s, rel
 
@@ -182,7 +224,8 @@ def label_smoothing(job) -> pd.DataFrame:
     for split in ("val", "test"):
         probs = torch.softmax(model.predict(data[split][0]).double(), dim=-1).cpu().numpy()
         for k, (i, eps) in enumerate(grid):
-            s, rel = calibration_rows(probs[k], data[split][1][k], params["n_bins"], params["confident"])
+            s, rel = calibration_rows(probs[k], data[split][1][k], params["n_bins"], params["confident"],
+                                      params["confident_share"])
             base = dict(seed=i, smoothing=float(eps), split=split)
             out.append(pd.DataFrame(dict(**base, metric=list(s), value=np.array(list(s.values()), dtype=float))))
             for col, metric in (("count", "bin_count"), ("confidence", "bin_confidence"), ("accuracy", "bin_accuracy")):
