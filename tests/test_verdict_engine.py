@@ -124,3 +124,14 @@ def test_replicate_agreement_counts_root_seeds_that_match_this_run():
                     agreement=t.agreement.to_numpy(), root_seeds=3)
     md = ledger.to_markdown(rows)
     assert "Same verdict across root seeds" in md and "| 1/3 |" in md and "| 3/3 |" in md
+
+
+def test_one_task_per_seed_keeps_coverage_a_shared_teacher_loses_it():
+    """Why every seed draws its own teacher: with all seeds in one task, the t interval over
+    seeds covers the population effect far less than 95% once tasks differ (task sd = seed
+    sd: about 54% at 8 seeds); with one task per seed, seeds are independent and it covers."""
+    from regbench.verdict_sim import task_coverage
+    assert 0.93 <= task_coverage(8, 1, task_sd=1.0) <= 0.97
+    assert 0.93 <= task_coverage(16, 1, task_sd=1.0, seed=1) <= 0.97
+    assert task_coverage(8, 8, task_sd=1.0) < 0.7
+    assert task_coverage(8, 8, task_sd=0.0) >= 0.93  # no task variation: sharing is harmless

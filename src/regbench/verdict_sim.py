@@ -56,6 +56,20 @@ def coverage_table(ns=(5, 10, 20, 30), dists=tuple(DISTRIBUTIONS), intervals=tup
     return pd.DataFrame(rows)
 
 
+def task_coverage(n: int, seeds_per_task: int, task_sd: float, seed_sd: float = 1.0, reps: int = 2000,
+                  seed: int = 0) -> float:
+    """Coverage of the t interval over n per-seed values for the mean over tasks, when seeds
+    come in tasks of `seeds_per_task` (a task shared by its seeds adds task_sd to all of
+    them). One task per seed (regbench's neural studies) keeps seeds independent; all
+    seeds in one task (one teacher per root seed) covers that task's effect, not the
+    population's."""
+    r = np.random.default_rng(seed)
+    tasks = -(-n // seeds_per_task)
+    task_effect = np.repeat(task_sd * r.standard_normal((reps, tasks)), seeds_per_task, axis=1)[:, :n]
+    draws = task_effect + seed_sd * r.standard_normal((reps, n))
+    return float(np.mean([lo <= 0 <= hi for _, lo, hi in map(stats.mean_ci, draws)]))
+
+
 def _planted_cells(r, n: int, cells: int, effect: float, sd: float) -> dict:
     """Per-seed values of `cells` regimes sharing n seeds: a seed effect common to the cells plus cell noise."""
     shared = r.standard_normal(n) * sd / np.sqrt(2)
