@@ -50,6 +50,16 @@ def test_full_run_produces_ledger_and_figures(run_a):
     assert list((run_a / "results/benchmarks/linear").rglob("*.tsv"))
 
 
+def test_every_ledger_row_states_its_smallest_effect_and_no_claim_lacks_a_rule(run_a):
+    """A verdict needs a yardstick: every decided row carries its smallest effect of interest
+    (or, for identity checks and range claims, the tolerance it is read against)."""
+    ledger = pd.read_csv(run_a / "results/claims.csv")
+    assert "not implemented" not in set(ledger.verdict)
+    decided = ledger[~ledger.verdict.isin(["not run", "not implemented"])]
+    missing = decided[~(decided.sesoi > 0)].id.tolist()
+    assert not missing, f"rows without a smallest effect of interest: {missing}"
+
+
 def test_same_config_same_numbers(run_a, tmp_path, tiny_raw):
     """A second checkout gives the same tables, ledger and figures, byte for byte."""
     wd = make_workdir(tmp_path, tiny_raw)

@@ -403,7 +403,7 @@ def l9(t):
     big = {o: group_gains(df, o, small=False).mean() for o in ("separate", "global")}
     # the trend's SESOI: a slope of 0.1 (lambda changing 1.26x per 10x group size) is no real dependence
     parts = {"trend": decide(slope[1], slope[2], "<", 0, 0.1), **{f"beats {o}": g["verdict"] for o, g in gains.items()}}
-    sizes = np.unique(df.n_group)
+    sizes = np.unique(df.n_group.dropna()).astype(int)
     note = (f"[trend: {parts['trend']}] slope of log oracle lambda on log group size {slope[0]:.2f} "
             f"[{slope[1]:.2f}, {slope[2]:.2f}] (groups of {sizes.min()}-{sizes.max()} rows); "
             + "; ".join(f"[beats {o}: {parts['beats ' + o]}] shrink minus {o} on the smallest third of groups {m:+.3f} "
