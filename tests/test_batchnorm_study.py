@@ -83,10 +83,19 @@ def test_runner_tables(tables, cfg):
     assert (upd.value == cfg["experiments"]["bn_batchsize"]["steps"]).all()  # updates held fixed
     ep = d6[d6.metric == "epochs"].groupby("batch_size").value.first()
     assert ep[32] == 4 * ep[8]  # so epochs grow with the batch
-    gap = d6[d6.metric == "gap_loss"].set_index(["batch_size", "norm", "seed"]).value
-    val = d6[(d6.metric == "loss") & (d6.split == "val")].set_index(["batch_size", "norm", "seed"]).value
-    tr = d6[(d6.metric == "loss") & (d6.split == "train")].set_index(["batch_size", "norm", "seed"]).value
+    gap = d6[d6.metric == "gap_loss"].set_index(["lr_scaling", "batch_size", "norm", "seed"]).value
+    val = d6[(d6.metric == "loss") & (d6.split == "val")].set_index(["lr_scaling", "batch_size", "norm", "seed"]).value
+    tr = d6[(d6.metric == "loss") & (d6.split == "train")].set_index(["lr_scaling", "batch_size", "norm", "seed"]).value
+    fixed = d6.lr_scaling == "fixed"
     np.testing.assert_allclose(gap.sort_index(), (val - tr).sort_index(), rtol=1e-9)
+    # the scaled-lr arm: lr x sqrt(batch / 8), no ghost BN; at batch 8 its lr is the fixed one, so its runs are those
+    sq = d6[d6.lr_scaling == "sqrt"]
+    assert set(sq.norm) == {"none", "batch"} and np.allclose(sq[sq.batch_size == 32].lr, 2e-3)
+    key = ["seed", "norm", "split", "metric"]
+    at8 = lambda m: d6[m & (d6.batch_size == 8) & d6.norm.isin(["none", "batch"])].sort_values(key).value.to_numpy()  # noqa: E731
+    np.testing.assert_array_equal(at8(fixed), at8(d6.lr_scaling == "sqrt"))
+    assert not np.allclose(*(d6[m & (d6.batch_size == 32) & (d6.norm == "batch") & (d6.metric == "gap_loss")].sort_values("seed")
+                             .value.to_numpy() for m in (fixed, d6.lr_scaling == "sqrt")))
 
     d7 = tables["bn_stats"]
     raised = d7[d7.metric == "raised"].groupby(["norm", "batch_size"]).value.max()

@@ -112,3 +112,27 @@ def test_N13_judges_a_threshold_relative_to_the_models_confidence():
     b, _ = calibration_rows(soft, labels, 15, 0.9, 0.1)
     assert a["top_wrong"] == b["top_wrong"] and a["top_share"] == 0.1
     assert b["confident_wrong_rate"] == 0.0 < a["confident_wrong_rate"]
+
+
+# ---------------------------------------------------------------- N12's cosine schedule
+def test_cosine_schedule_steps_every_lr_down_to_zero():
+    import torch
+    from regbench.cnn import lr_scale
+    from regbench.nets import BatchedOptimizer, MLPSpec, OptimSpec, train
+    p = torch.zeros(2, 3)
+    opt = BatchedOptimizer([p], OptimSpec("sgd", lr=[0.1, 0.2]), 2)
+    for k in range(4):
+        opt.step([torch.ones_like(p)], lr_scale(k, 4, "cosine"))
+    # plain SGD moves each weight by -sum of its lrs: 0.1 * (1 + 0.854 + 0.5 + 0.146) = 0.25 (model 0)
+    scale = sum(0.5 * (1 + np.cos(np.pi * k / 4)) for k in range(4))
+    np.testing.assert_allclose(p[:, 0].numpy(), [-0.1 * scale, -0.2 * scale], rtol=1e-6)
+    # the engine's schedule: the first step is at the full lr, later ones are not
+    r = np.random.default_rng(0)
+    data = {"train": (torch.tensor(r.standard_normal((16, 3)), dtype=torch.float32), torch.tensor(r.integers(0, 2, 16)))}
+    spec, optim = MLPSpec(d_in=3, d_out=2, hidden=(4,)), OptimSpec("sgd", lr=0.5)
+    run = lambda epochs, schedule: train(spec, optim, [1], data, epochs=epochs, batch_size=16, eval_every=0,  # noqa: E731
+                                          schedule=schedule)[1].state_dict()
+    one_c, one_s = run(1, "constant"), run(1, "cosine")
+    assert all(torch.equal(one_c[k], one_s[k]) for k in one_c)
+    two_c, two_s = run(2, "constant"), run(2, "cosine")
+    assert not all(torch.equal(two_c[k], two_s[k]) for k in two_c)

@@ -103,8 +103,9 @@ class BatchedOptimizer:
             name: [t.unbind(0) for t in ts] for name, ts in {"p": self.params, **self.state}.items()}
 
     @torch.no_grad()
-    def step(self, grads) -> None:
-        """One update of every parameter from its gradient (same order as params)."""
+    def step(self, grads, scale: float = 1.0) -> None:
+        """One update of every parameter from its gradient (same order as params); every
+        learning rate times `scale` (a schedule's multiplier at this step)."""
         spec = self.spec
         self.step_t += 1
         self.n_steps += 1
@@ -113,6 +114,7 @@ class BatchedOptimizer:
         whole = {"p": self.params, "g": grads, **self.state}
         rows = None
         for lr, wd, idx in self.groups:
+            lr = lr * scale
             if idx is not None and rows is None:
                 rows = {**self.rows, "g": [g.unbind(0) for g in grads]}
             for subset, lam in zip(self.subsets, (wd, 0.0)):

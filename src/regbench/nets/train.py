@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from regbench.cnn import lr_scale
 from regbench.nets import streams
 from regbench.device import resolve_device
 from regbench.nets.model import BatchedMLP
@@ -95,7 +96,8 @@ def evaluate(model: BatchedMLP, split: Split, task: str, batch_size: int = 4096)
 def train(spec: MLPSpec, optim: OptimSpec, seeds, data: dict, *, task: str = "classification",
           epochs: int = 10, batch_size: int = 64, label_smoothing: float = 0.0, mix=None,
           model: BatchedMLP | None = None, device="cpu", dtype=torch.float32,
-          eval_batch: int = 4096, eval_every: int = 1, drop_last: bool = False, callback=None):
+          eval_batch: int = 4096, eval_every: int = 1, drop_last: bool = False, callback=None,
+          schedule: str = "constant"):
     """Train K = len(seeds) models at once; returns (metrics DataFrame, model).
 
     data: {"train": (x, y), "val": (x, y), "test": (x, y)}; only "train" is
@@ -110,6 +112,8 @@ def train(spec: MLPSpec, optim: OptimSpec, seeds, data: dict, *, task: str = "cl
     initializing from seeds; seeds still name the shuffle/dropout/mix streams.
     callback(epoch, model, metrics): called after every evaluation (epoch 0 too).
     drop_last: skip the last mini-batch of an epoch when it is short.
+    schedule: "constant" or "cosine" (every lr, and decoupled decay's lr * lambda with
+    it as in torch's AdamW under a scheduler, falls to 0 over all steps; cnn.lr_scale).
 
     Metrics are recorded in eval mode before training (epoch 0), after every
     eval_every-th epoch and after the last (eval_every=0: never; the table
@@ -148,6 +152,7 @@ def train(spec: MLPSpec, optim: OptimSpec, seeds, data: dict, *, task: str = "cl
         record(0)
     n = tr.n
     stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
+    total = epochs * len(stops)
     for epoch in range(1, epochs + 1):
         # The epoch's randomness, model by model from its own streams.
         order = torch.stack([torch.randperm(n, generator=g) for g in shuffle_gens], dim=1).to(dev)  # [n, K]
@@ -162,7 +167,7 @@ def train(spec: MLPSpec, optim: OptimSpec, seeds, data: dict, *, task: str = "cl
             out = model.run(x, step_masks, bn_train=True)
             loss = _loss(out, y, task, label_smoothing)
             grads = torch.autograd.grad(loss, params)
-            opt.step(grads)
+            opt.step(grads, lr_scale(opt.n_steps, total, schedule))
         if eval_every and (epoch % eval_every == 0 or epoch == epochs):
             record(epoch)
     return _table(records, K), model

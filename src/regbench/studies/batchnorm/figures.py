@@ -81,6 +81,9 @@ def bn_dropout(t, footer):
         lead = f"Dropout before BN: re-estimating the BN statistics of the same nets lowers test loss by {m:.0%}"
     else:
         lead = "Dropout before BN"
+    hurts = [FIX_LABELS[r.cell] for r in table.itertuples() if r.verdict == "refuted"]
+    if hurts:
+        lead += f" ({', '.join(hurts)}: worse)"
     return finish(fig, f"{lead}; in training its BN input keeps its mean (x{mr:.2f}) but has {vr:.2f}x the variance "
                        "it meets at inference", footer)
 
@@ -187,7 +190,7 @@ def bn_stats(t, footer):
 
     parts = n7_judged(df)
     fresh = _series(df, arm="fresh", split="test", metric="loss")
-    cost = [f"{a} {((_series(df, arm=a, split='test', metric='loss') - fresh) / fresh).mean():+.0%}"
+    cost = [f"{a} {((_series(df, arm=a, split='test', metric='loss') - fresh) / fresh).mean():+.1%}"
             for a in ("stale", "missing", "recalibrated") if (df.arm == a).any()]
     bits = ["Test loss vs fresh running statistics: " + ", ".join(cost)] if cost else []
     b1 = parts["ln_batch1"]

@@ -120,7 +120,7 @@ def rates(t, footer):
     say = lambda layer: ", ".join(f"{r.best:g}" for r in b[b.layer == layer].sort_values("n_train").itertuples())  # noqa: E731
     gain = [benefit(df, "best_val", n) for n in sizes]
     rows = {N3_PARTS[w][0]: n3_judge(df, w)[0]["verdict"] for w in N3_PARTS}
-    return finish(fig, f"N3 {', '.join(f'{k} {v}' for k, v in rows.items())}. With early stopping, n_train = "
+    return finish(fig, f"N3 {worst(*rows.values())} ({', '.join(f'{k} {v}' for k, v in rows.items())}). With early stopping, n_train = "
                        f"{', '.join(map(str, sizes))}: hidden rate chosen on validation {say('hidden')}, input {say('input')} "
                        f"(document: 0.3-0.5, 0.1-0.2); the chosen hidden rate gains {', '.join(f'{g:.3f}' for g in gain)} "
                        "nats of test loss over none", footer)

@@ -21,17 +21,14 @@ noise, test labels are clean) and trains all of its models as one batch:
   targets (1 - eps) one_hot + eps / C: the same loss as
   F.cross_entropy(label_smoothing=eps) (checked in tests/test_training_study.py).
 """
-import contextlib
-import importlib
 import itertools
 import math
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
 
-from regbench import calibration, teacher
+from regbench import calibration, cnn, teacher
 from regbench.nets import BatchedOptimizer, MLPSpec, OptimSpec, train
 
 NO_STOPPING = np.inf  # the patience of the arm that trains every epoch
@@ -121,31 +118,6 @@ def early_stopping(job) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- N12
-class _CosineOptimizer(BatchedOptimizer):
-    """Every model's learning rate follows a cosine from its value to 0 over `total` steps (decoupled decay,
-    lr * lambda, follows it, as torch's AdamW under a scheduler)."""
-    total = 1
-
-    def step(self, grads) -> None:
-        if not hasattr(self, "base"):
-            self.base = list(self.groups)
-        f = 0.5 * (1 + math.cos(math.pi * min(self.n_steps, self.total) / self.total))
-        self.groups = [(lr * f, wd, idx) for lr, wd, idx in self.base]
-        super().step(grads)
-
-
-@contextlib.contextmanager
-def cosine_schedule(total_steps: int):
-    """Inside: nets.train() steps with a cosine schedule over total_steps.
-
-    The engine's train() builds its own optimizer and takes no schedule, so the
-    optimizer class it builds is swapped for this block only (one job, one
-    thread). To be replaced by a schedule argument of nets.train."""
-    cls = type("CosineOptimizer", (_CosineOptimizer,), {"total": max(1, int(total_steps))})
-    with mock.patch.object(importlib.import_module("regbench.nets.train"), "BatchedOptimizer", cls):
-        yield
-
-
 def grid_points(params: dict, optimizer: str) -> list[tuple[int, float, float]]:
     """(seed index, lr, decay) of every model of one optimizer's batch."""
     g = params["grids"][optimizer]
@@ -170,10 +142,8 @@ def adamw_vs_l2(job) -> pd.DataFrame:
                           momentum=params["momentum"] if kind == "sgd" else 0.0)
         # the same seed index -> the same init and data order at every grid point
         model_seeds = [job.int_seed(i) for i, _, _ in grid]
-        steps = params["epochs"] * math.ceil(params["n_train"] / params["batch_size"])
-        with cosine_schedule(steps) if params["schedule"] == "cosine" else contextlib.nullcontext():
-            df, _ = train(mlp(params, spec), optim, model_seeds, stack(ds, [i for i, _, _ in grid]),
-                          epochs=params["epochs"], batch_size=params["batch_size"], eval_every=params["epochs"], device=dev)
+        df, _ = train(mlp(params, spec), optim, model_seeds, stack(ds, [i for i, _, _ in grid]), epochs=params["epochs"],
+                      batch_size=params["batch_size"], eval_every=params["epochs"], device=dev, schedule=params["schedule"])
         df = df[df.epoch == params["epochs"]]
         k = df.model.to_numpy()
         out.append(pd.DataFrame(dict(
