@@ -381,37 +381,77 @@ def test_finetune_runner(ft_table):
     plt.close(fig)
 
 
-def ft_synthetic(effects: dict, seeds: int = 6) -> pd.DataFrame:
+def ft_synthetic(effects: dict, seeds: int = 6, ece: dict | None = None, val: dict | None = None) -> pd.DataFrame:
+    """Test accuracy = base + effects[arm]; test ECE = 0.05 + ece[arm] (default: label smoothing off costs 0.02 ECE);
+    validation NLL = 1 - accuracy + val[arm] (what the clipping controls are chosen on)."""
+    ece = {"no_label_smoothing": 0.02, "baseline": 0.02} if ece is None else ece
     r = np.random.default_rng(1)
     rows = []
     for n in (50, 100):
         for s in range(seeds):
             base = 0.9 + 0.02 * r.standard_normal()
-            for arm in ft.finetune_arms():
+            for arm in ft.finetune_arms(clip_controls=[{"lr_factor": 0.5}]):
                 v = base + effects.get(arm, 0.0) + 0.001 * r.standard_normal()
-                for metric, val in (("acc", v), ("nll", 1 - v), ("ece", 0.05)):
-                    rows.append(dict(n_train=n, arm=arm, seed=s, split="test", metric=metric, value=val))
+                e = 0.05 + ece.get(arm, 0.0) + 0.001 * r.standard_normal()
+                for split, metric, val_ in (("test", "acc", v), ("test", "nll", 1 - v), ("test", "ece", e),
+                                            ("val", "nll", 1 - v + (val or {}).get(arm, 0.0))):
+                    rows.append(dict(n_train=n, arm=arm, seed=s, split=split, metric=metric, value=val_))
             rows += [dict(n_train=n, arm="full", seed=s, split="train", metric=m, value=v)
                      for m, v in (("epochs_used", 30.0), ("clipped_frac", 0.5))]
+        rows.append(dict(n_train=n, arm="baseline", seed=0, split="design", metric="resample_overlap", value=0.1))
     return pd.DataFrame(rows)
 
 
-def n17(df):
-    return evaluate({"finetune": df}).set_index("id").loc["N17"]
+def n17(df, id="N17"):
+    return evaluate({"finetune": df}).set_index("id").loc[id]
+
+
+EVERY = {"full": 0.05, **{f"no_{c}": 0.03 for c in ftrules.RECIPE}, "no_clipping_lr0.5": 0.03}
 
 
 def test_n17_verdict_follows_the_ablation():
-    every = {"full": 0.05, **{f"no_{c}": 0.03 for c in ftrules.RECIPE}}
-    assert n17(ft_synthetic(every)).verdict == "supported"
+    assert n17(ft_synthetic(EVERY)).verdict == "supported"
+    rows = evaluate({"finetune": ft_synthetic(EVERY)}).set_index("id")
+    assert all(rows.loc[f"N17{k}"].verdict == "supported" for k in "abcdefg")
     # one part does nothing inside the recipe -> "each part contributing" fails: its contribution is smaller than
     # the smallest effect of interest (equivalent), and the note says which
-    one_idle = {**every, "no_layer_decay": 0.05}
-    row = n17(ft_synthetic(one_idle))
+    row = n17(ft_synthetic({**EVERY, "no_layer_decay": 0.05}))
     assert row.verdict == "equivalent" and "[layer_decay: equivalent]" in row.note
     # one part hurts inside the recipe -> refuted
-    one_bad = {**every, "no_layer_decay": 0.08}
-    assert n17(ft_synthetic(one_bad)).verdict == "refuted"
+    assert n17(ft_synthetic({**EVERY, "no_layer_decay": 0.08})).verdict == "refuted"
+    assert n17(ft_synthetic({**EVERY, "no_layer_decay": 0.08}), "N17g").verdict == "refuted"
     # the recipe loses to the baseline and no part helps -> refuted
     worse = {"full": -0.03, **{f"no_{c}": 0.0 for c in ftrules.RECIPE}}
-    assert n17(ft_synthetic(worse)).verdict == "refuted"
-    assert n17(ft_synthetic(every)).value == pytest.approx(0.05, abs=0.005)
+    assert n17(ft_synthetic(worse)).verdict == "refuted" and n17(ft_synthetic(worse), "N17a").verdict == "refuted"
+    assert n17(ft_synthetic(EVERY)).value == pytest.approx(0.05, abs=0.005)
+    # a part that helps at one size and hurts at the other: conditional
+    mixed = ft_synthetic(EVERY)
+    sel = (mixed.arm == "no_warmup") & (mixed.metric == "acc") & (mixed.split == "test")
+    mixed.loc[sel & (mixed.n_train == 100), "value"] += 0.05  # at n=100 full minus no_warmup = -0.03
+    assert n17(mixed, "N17b").verdict == "conditional"
+    # noise: inconclusive
+    noisy = ft_synthetic(EVERY)
+    noisy.loc[noisy.arm == "no_adamw", "value"] += 0.02 + 0.1 * np.random.default_rng(3).standard_normal((noisy.arm == "no_adamw").sum())
+    assert n17(noisy, "N17c").verdict == "inconclusive"
+
+
+def test_n17_label_smoothing_is_judged_on_calibration():
+    # smoothing helps accuracy but not ECE: the part reads ECE, so it is not supported
+    same_ece = ft_synthetic(EVERY, ece={"baseline": 0.02})
+    assert n17(same_ece, "N17d").verdict == "equivalent"
+    worse_ece = ft_synthetic(EVERY, ece={"baseline": 0.02, "no_label_smoothing": -0.03})
+    assert n17(worse_ece, "N17d").verdict == "refuted"
+    assert n17(ft_synthetic(EVERY), "N17d").verdict == "supported"
+
+
+def test_n17_clipping_is_judged_against_the_lr_control():
+    """Clipping's gain over plain no_clipping is a smaller step in disguise when a lower lr without
+    clipping does as well: the part compares with the control chosen on validation loss."""
+    disguised = {**EVERY, "no_clipping": 0.02, "no_clipping_lr0.5": 0.05}
+    # the control has the better validation loss, so it is chosen, and clipping adds nothing beyond it
+    assert n17(ft_synthetic(disguised), "N17f").verdict == "equivalent"
+    # if validation preferred the plain arm, the comparison would be with it (the choice is on validation, not test)
+    prefer_plain = ft_synthetic(disguised, val={"no_clipping_lr0.5": 0.5})
+    assert n17(prefer_plain, "N17f").verdict == "supported"
+    assert n17(ft_synthetic({**EVERY, "no_clipping_lr0.5": 0.08}), "N17f").verdict == "refuted"
+    assert "chosen on validation" in n17(ft_synthetic(disguised), "N17f").note

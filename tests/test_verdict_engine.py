@@ -135,3 +135,22 @@ def test_one_task_per_seed_keeps_coverage_a_shared_teacher_loses_it():
     assert 0.93 <= task_coverage(16, 1, task_sd=1.0, seed=1) <= 0.97
     assert task_coverage(8, 8, task_sd=1.0) < 0.7
     assert task_coverage(8, 8, task_sd=0.0) >= 0.93  # no task variation: sharing is harmless
+
+
+def test_regimes_and_paired_take_the_resampling_overlap():
+    """overlap (corrected resampled t) per cell: the cell's interval and tests widen by
+    sqrt((1/J + overlap) / (1/J)), the pooled effect takes the largest overlap, and the
+    default (0) is the plain t."""
+    r = np.random.default_rng(7)
+    cells = {"a": pd.Series(0.02 + 0.01 * r.standard_normal(6)), "b": pd.Series(0.02 + 0.01 * r.standard_normal(6))}
+    s0, t0 = verdicts.regimes(cells, ">", 0.0, 0.005)
+    s1, t1 = verdicts.regimes(cells, ">", 0.0, 0.005, overlap={"a": 0.5})
+    f = np.sqrt((1 / 6 + 0.5) / (1 / 6))
+    w = lambda t: (t.hi - t.lo).to_numpy()  # noqa: E731
+    np.testing.assert_allclose(w(t1) / w(t0), [f, 1.0], rtol=1e-9)
+    assert (s1["hi"] - s1["lo"]) / (s0["hi"] - s0["lo"]) == pytest.approx(f)
+    assert (t1.p_holm >= t0.p_holm).all() and s0["verdict"] == "supported"
+    same, _ = verdicts.regimes(cells, ">", 0.0, 0.005, overlap=0.0)
+    assert same == s0
+    p0, p1 = verdicts.paired(cells["a"], ">", 0.005), verdicts.paired(cells["a"], ">", 0.005, overlap=0.5)
+    assert (p1["hi"] - p1["lo"]) / (p0["hi"] - p0["lo"]) == pytest.approx(f) and p0 == verdicts.paired(cells["a"], ">", 0.005)
