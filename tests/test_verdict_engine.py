@@ -154,3 +154,19 @@ def test_regimes_and_paired_take_the_resampling_overlap():
     assert same == s0
     p0, p1 = verdicts.paired(cells["a"], ">", 0.005), verdicts.paired(cells["a"], ">", 0.005, overlap=0.5)
     assert (p1["hi"] - p1["lo"]) / (p0["hi"] - p0["lo"]) == pytest.approx(f) and p0 == verdicts.paired(cells["a"], ">", 0.005)
+
+
+def test_calibration_plants_overlapping_resamples_as_the_corrected_t_assumes():
+    """Digits rows carry their overlap into the calibration: planted correlated re-splits judged
+    with the corrected t keep the false-verdict rate near 5%, and the power is lower than the
+    same rows would get with independent seeds (the correction widens the interval)."""
+    from regbench.verdict_sim import family_rates
+    corr = family_rates("paired", 5, sd=1.0, sesoi=1.0, reps=2000, seed=3, overlap=0.5)
+    plain = family_rates("paired", 5, sd=1.0, sesoi=1.0, reps=2000, seed=3)
+    assert corr["false_rate"] <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 2000)
+    assert corr["power"] < plain["power"] - 0.1
+    ledger = pd.DataFrame([dict(id="N14a", family="paired", n=5, cells=1, sd=1.0, sesoi=1.0, overlap=0.5),
+                           dict(id="N1", family="paired", n=5, cells=1, sd=1.0, sesoi=1.0, overlap=0.0)])
+    from regbench.verdict_sim import claim_calibration
+    cal = claim_calibration(ledger, reps=1000).set_index("id")
+    assert cal.loc["N14a", "power"] < cal.loc["N1", "power"]

@@ -70,20 +70,30 @@ def task_coverage(n: int, seeds_per_task: int, task_sd: float, seed_sd: float = 
     return float(np.mean([lo <= 0 <= hi for _, lo, hi in map(stats.mean_ci, draws)]))
 
 
-def _planted_cells(r, n: int, cells: int, effect: float, sd: float) -> dict:
+def _seeds(r, shape, sd: float, overlap: float) -> np.ndarray:
+    """Per-seed noise whose spread across seeds is sd: independent (overlap 0), or sharing a
+    common term as re-splits of one data set do, sized so that the mean's variance is
+    sd^2 (1/n + overlap), what the corrected resampled t assumes (stats.mean_ci)."""
+    noise = sd * r.standard_normal(shape)
+    return noise if overlap == 0 else noise + sd * np.sqrt(overlap) * r.standard_normal((*shape[:-1], 1))
+
+
+def _planted_cells(r, n: int, cells: int, effect: float, sd: float, overlap: float = 0.0) -> dict:
     """Per-seed values of `cells` regimes sharing n seeds: a seed effect common to the cells plus cell noise."""
-    shared = r.standard_normal(n) * sd / np.sqrt(2)
-    return {f"c{k}": pd.Series(effect + shared + r.standard_normal(n) * sd / np.sqrt(2)) for k in range(cells)}
+    shared = _seeds(r, (n,), sd / np.sqrt(2), overlap)
+    return {f"c{k}": pd.Series(effect + shared + _seeds(r, (n,), sd / np.sqrt(2), overlap)) for k in range(cells)}
 
 
-def family_verdict(family: str, r, n: int, cells: int, effect: float, sd: float, sesoi: float | None) -> str:
-    """The verdict the engine gives one planted data set of a rule family (claimed side: '>')."""
+def family_verdict(family: str, r, n: int, cells: int, effect: float, sd: float, sesoi: float | None,
+                   overlap: float = 0.0) -> str:
+    """The verdict the engine gives one planted data set of a rule family (claimed side: '>');
+    overlap: seeds that are re-splits, planted correlated and judged with the corrected t."""
     if family == "paired":
-        x = effect + sd * r.standard_normal(n)
-        _, lo, hi = stats.mean_ci(x)
+        x = effect + _seeds(r, (n,), sd, overlap)
+        _, lo, hi = stats.mean_ci(x, overlap=overlap)
         return verdicts.decide(lo, hi, ">", 0.0, sesoi)
     if family == "regimes":
-        return verdicts.regimes(_planted_cells(r, n, cells, effect, sd), ">", 0.0, sesoi)[0]["verdict"]
+        return verdicts.regimes(_planted_cells(r, n, cells, effect, sd, overlap), ">", 0.0, sesoi, overlap=overlap)[0]["verdict"]
     raise ValueError(f"unknown rule family {family!r}; known: paired, regimes")
 
 
@@ -91,11 +101,11 @@ WRONG_UNDER_NULL = ("supported", "refuted", "conditional")
 
 
 def family_rates(family: str, n: int, cells: int = 1, sd: float = 1.0, sesoi: float = 0.5, reps: int = 1000,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, overlap: float = 0.0) -> dict:
     """False-verdict rate under a planted null and power at twice the smallest effect of interest."""
     r = np.random.default_rng(seed)
-    null = [family_verdict(family, r, n, cells, 0.0, sd, sesoi) for _ in range(reps)]
-    alt = [family_verdict(family, r, n, cells, 2 * sesoi, sd, sesoi) for _ in range(reps)]
+    null = [family_verdict(family, r, n, cells, 0.0, sd, sesoi, overlap) for _ in range(reps)]
+    alt = [family_verdict(family, r, n, cells, 2 * sesoi, sd, sesoi, overlap) for _ in range(reps)]
     return dict(family=family, seeds=n, cells=cells, sd=sd, sesoi=sesoi, reps=reps,
                 false_rate=float(np.mean([v in WRONG_UNDER_NULL for v in null])),
                 false_supported=float(np.mean([v == "supported" for v in null])),
@@ -113,7 +123,9 @@ def claim_calibration(ledger: pd.DataFrame, reps: int = 1000) -> pd.DataFrame:
         out = dict(id=r.id, family=r.family or "not simulated", seeds=r.n, cells=r.cells, sd=r.sd, sesoi=r.sesoi)
         if covered:
             seed = zlib.crc32(r.id.encode())  # its own planted data per claim, the same every run
-            rates = family_rates(r.family, int(r.n), int(r.cells), float(r.sd) or 1e-12, float(r.sesoi), reps, seed)
+            overlap = float(getattr(r, "overlap", 0.0)) if np.isfinite(getattr(r, "overlap", 0.0)) else 0.0
+            rates = family_rates(r.family, int(r.n), int(r.cells), float(r.sd) or 1e-12, float(r.sesoi), reps, seed,
+                                 overlap)
             # Monte Carlo error of the rate: a rate counts as above its 5% goal only beyond 2 of these
             out |= dict(false_rate=rates["false_rate"], false_rate_se=np.sqrt(0.05 * 0.95 / reps), power=rates["power"])
         rows.append(out)

@@ -80,15 +80,17 @@ def claim_parts(parts: dict, needs, figure: str, judge):
 
 
 def row(statistic: str, value, lo, hi, verdict: str, note: str = "", sesoi: float | None = None,
-        family: str = "", n: int | None = None, sd: float | None = None, cells: int = 1) -> dict:
+        family: str = "", n: int | None = None, sd: float | None = None, cells: int = 1, overlap: float = 0.0) -> dict:
     """What a rule returns: the statistic, its value and 95% interval, the verdict, a note;
     and for the engine's calibration (regbench.verdict_sim): the smallest effect of
     interest in the statistic's units, the rule family ('paired', 'regimes', or '' for
     rules the simulation does not cover), the seed count, the per-seed sd of what
-    decides, and the number of cells (regimes) judged together."""
+    decides, the number of cells (regimes) judged together, and the resampling overlap of
+    the corrected t (0: independent seeds)."""
     return dict(statistic=statistic, value=value, lo=lo, hi=hi, verdict=verdict, note=note,
                 sesoi=np.nan if sesoi is None else float(sesoi), family=family,
-                n=np.nan if n is None else int(n), sd=np.nan if sd is None else float(sd), cells=int(cells))
+                n=np.nan if n is None else int(n), sd=np.nan if sd is None else float(sd), cells=int(cells),
+                overlap=float(overlap))
 
 
 def paired(x, claimed: str, sesoi: float, threshold: float = 0.0, overlap: float = 0.0) -> dict:
@@ -100,7 +102,7 @@ def paired(x, claimed: str, sesoi: float, threshold: float = 0.0, overlap: float
     x = x[np.isfinite(x)]
     m, lo, hi = mean_ci(x, overlap=overlap)
     return dict(value=m, lo=lo, hi=hi, verdict=decide(lo, hi, claimed, threshold, sesoi), sesoi=sesoi, family="paired",
-                n=x.size, sd=float(x.std(ddof=1)) if x.size > 1 else None)
+                n=x.size, sd=float(x.std(ddof=1)) if x.size > 1 else None, overlap=overlap)
 
 
 def within(lo: float, hi: float, a: float, b: float) -> str:
@@ -184,10 +186,11 @@ def regimes(cells: dict, claimed: str = ">", threshold: float = 0.0, sesoi: floa
                          p_holm=adj[i], verdict=v))
     table = pd.DataFrame(rows, columns=["cell", "n", "mean", "lo", "hi", "p_holm", "verdict"])
     per_seed = pd.concat({c: pd.Series(cells[c], dtype=float) for c in names}, axis=1).mean(axis=1).dropna().to_numpy()
-    m, lo, hi = mean_ci(per_seed, overlap=max(ov.values(), default=0.0))
+    pooled_overlap = max(ov.values(), default=0.0)
+    m, lo, hi = mean_ci(per_seed, overlap=pooled_overlap)
     v = "conditional" if {"supported", "refuted"} <= set(table.verdict) else decide(lo, hi, claimed, threshold, sesoi)
     summary = dict(value=m, lo=lo, hi=hi, verdict=v, sesoi=sesoi, family="regimes", n=per_seed.size,
-                   sd=float(per_seed.std(ddof=1)) if per_seed.size > 1 else None, cells=k)
+                   sd=float(per_seed.std(ddof=1)) if per_seed.size > 1 else None, cells=k, overlap=pooled_overlap)
     return summary, table
 
 
