@@ -33,7 +33,8 @@ cmd_install() {
     apt-get install -y -q --no-install-recommends slurmctld slurmd slurm-client munge
 }
 
-alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# a pid file whose process is alive and is the daemon named (a stale file's pid may be reused)
+alive() { [[ -f $1 ]] && [[ $(cat "/proc/$(cat "$1")/comm" 2>/dev/null) == "$2" ]]; }
 
 write_conf() {
     if [[ -f $CONF ]] && ! grep -qF "$MARK" "$CONF"; then
@@ -65,6 +66,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
+MailProg=/bin/true
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 ReturnToService=2
@@ -106,15 +108,15 @@ wait_idle() {
 }
 
 cmd_start() {
-    if alive "$STATE/slurmctld.pid" && alive "$STATE/slurmd.pid"; then
+    command -v slurmctld >/dev/null || { log "SLURM is not installed: bash $0 install"; exit 1; }
+    mkdir -p "$STATE"
+    start_munge   # also when SLURM runs: a reinstalled munge package stops munged
+    if alive "$STATE/slurmctld.pid" slurmctld && alive "$STATE/slurmd.pid" slurmd; then
         log "already running"
         wait_idle 60
         return
     fi
-    command -v slurmctld >/dev/null || { log "SLURM is not installed: bash $0 install"; exit 1; }
-    mkdir -p "$STATE"
     write_conf
-    start_munge
     slurmctld -c   # -c: a clean state, no jobs left from an earlier run
     slurmd
     wait_idle 60
@@ -124,8 +126,8 @@ cmd_start() {
 }
 
 stop_pid() {
-    local file=$1 pid
-    alive "$file" || return 0
+    local file=$1 name=$2 pid
+    alive "$file" "$name" || return 0
     pid=$(cat "$file")
     kill "$pid"
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
@@ -134,17 +136,17 @@ stop_pid() {
 
 cmd_stop() {
     scancel -p "$PARTITION" 2>/dev/null || true
-    stop_pid "$STATE/slurmd.pid"
-    stop_pid "$STATE/slurmctld.pid"
+    stop_pid "$STATE/slurmd.pid" slurmd
+    stop_pid "$STATE/slurmctld.pid" slurmctld
     if [[ -f $STATE/started-munge ]]; then
-        stop_pid "$MUNGE_RUN/munged.pid"
+        stop_pid "$MUNGE_RUN/munged.pid" munged
         rm -f "$STATE/started-munge"
     fi
     log "stopped"
 }
 
 cmd_status() {
-    if alive "$STATE/slurmctld.pid" && alive "$STATE/slurmd.pid"; then
+    if alive "$STATE/slurmctld.pid" slurmctld && alive "$STATE/slurmd.pid" slurmd; then
         sinfo -p "$PARTITION"
     else
         echo "not running"

@@ -63,3 +63,18 @@ def tiny_tables(tiny):
         d = data.generate(tiny["designs"][design], design, params["seeds"], tiny["seed"]) if design else None
         out[name] = pd.concat([jobs.run(name, tiny, k, d) for k in range(config.n_chunks(name, params))], ignore_index=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The real Snakefile run on the tiny config, once per session (the workflow tests and
+    the SLURM comparison read it; tests that change things work on a copy)."""
+    wd = make_workdir(tmp_path_factory.mktemp("a"), yaml.safe_load(TINY.read_text()))
+    # first only one experiment's table, then everything: the second call must
+    # reuse the finished chunk (what a resumed run after a kill relies on)
+    snakemake(wd, "--cores", "2", "results/tables/paths.parquet")
+    chunk = wd / "results/linear/paths/chunk0.parquet"
+    before = chunk.stat().st_mtime_ns
+    snakemake(wd, "--cores", "2")
+    assert chunk.stat().st_mtime_ns == before, "finished work was redone"
+    return wd
