@@ -142,8 +142,8 @@ def cnn_rows(device, size=12, widths=(8, 16), classes=5, steps=4):
         d_ref = max(d_ref, gap(out[k], out_r), *(gap(params[n][k], params_r[n]) for n in params))
     _, again = batched(SEEDS, slice(None))
     d_rep = max(float((params[n] - again[n]).abs().max()) for n in params)
-    return [("cnn: K together vs each alone (atol + rtol|ref|)", d_alone, CNN_ATOL),
-            ("cnn: K together vs torch.nn + torch.optim (atol + rtol|ref|)", d_ref, CNN_ATOL),
+    return [("cnn: K together vs each alone (atol + rtol x ref)", d_alone, CNN_ATOL),
+            ("cnn: K together vs torch.nn + torch.optim (atol + rtol x ref)", d_ref, CNN_ATOL),
             ("cnn: same run twice (bit for bit)", d_rep, 0.0)]
 
 

@@ -11,13 +11,12 @@ CONFIGFILE the --configfile it was run with (none: config/config.yaml alone).
 
 fit: per experiment, every chunk's job is a point (units, CPU-seconds, peak RSS) with units
 as regbench.resources counts them; the line through the smallest- and largest-unit points
-gives the fixed part (intercept) and the cost per unit (slope), both clamped at zero
-(so a run with one scale gives a flat line through its largest cost). CPU time, not wall
-time: on a shared machine wall time measures the load, CPU time the job. Peak RSS is the
-largest at each scale.
+gives the fixed part (intercept) and the cost per unit (slope), both clamped at zero. An
+experiment measured at one scale only gets the line from the cheapest job of its kind
+(a bare process) through its point for time, a flat line for memory. CPU time, not wall time: on a shared machine wall
+time measures the load, CPU time the job. Peak RSS is the largest at each scale.
 """
 import argparse
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ import pandas as pd
 import yaml
 
 from regbench import config as rbconfig
-from regbench import resources, studies
+from regbench import jobs, resources, studies
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "workflow" / "resources.yaml"
@@ -35,15 +34,20 @@ HEADER = ("# Measured cost coefficients of every job (regbench.resources reads t
           "# rather than editing by hand. cpu_s: CPU-seconds of one thread; rss_mb: peak resident MB.\n")
 
 
-def load_config(configfile) -> dict:
+def load_config(run_dir: Path, configfile) -> dict:
+    """The run's validated config; its results folder is the config's own, or `results`
+    when the run was made with --config results=results and only that one exists."""
     extra = [Path(configfile)] if configfile else []
     schema = rbconfig.load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
-    return rbconfig.validate(rbconfig.load(ROOT / "config" / "config.yaml", extra, {}), schema)
+    cfg = rbconfig.validate(rbconfig.load(ROOT / "config" / "config.yaml", extra, {}), schema)
+    if not (run_dir / cfg["results"]).exists() and (run_dir / "results").exists():
+        cfg["results"] = "results"
+    return cfg
 
 
 def job_points(run_dir: Path, configfile) -> pd.DataFrame:
     """One row per experiment chunk: units, CPU-seconds and peak RSS from its benchmark file."""
-    cfg = load_config(configfile)
+    cfg = load_config(run_dir, configfile)
     bench = run_dir / cfg["results"] / "benchmarks"
     rows = []
     for exp, params in cfg["experiments"].items():
@@ -59,32 +63,48 @@ def job_points(run_dir: Path, configfile) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def line(points: pd.DataFrame, x: str, y: str) -> tuple[float, float]:
-    """(intercept, slope) through the peak y at the smallest and at the largest x, clamped at 0."""
-    peak = points.groupby(x)[y].max()
+def line(points: pd.DataFrame, floor: float) -> tuple[float, float]:
+    """CPU time: (intercept, slope) through the peak at the smallest and at the largest units.
+    Where that slope is not positive (one scale measured, or the larger job no dearer: both
+    points are start-up within the noise of a loaded machine) or its intercept falls below
+    `floor`, the cheapest job of its kind (a bare process): the line from `floor` through the
+    largest point, everything above start-up taken as proportional to the units."""
+    peak = points.groupby("time_units")["cpu_s"].max()
     lo, hi = peak.index.min(), peak.index.max()
-    slope = max(0.0, (peak[hi] - peak[lo]) / (hi - lo)) if hi > lo else 0.0
-    intercept = max(0.0, peak[lo] - slope * lo)
-    return intercept, slope
+    floor = min(floor, peak[hi])
+    if hi > lo and peak[hi] > peak[lo]:
+        slope = (peak[hi] - peak[lo]) / (hi - lo)
+        if peak[lo] - slope * lo >= floor:
+            return float(peak[lo] - slope * lo), float(slope)
+    return float(floor), float((peak[hi] - floor) / hi)
 
 
 def uses_device(experiment: str) -> bool:
-    """Does the experiment's runner put tensors on job.device? (read from its source)"""
+    """Do its study's runners put tensors on job.device? (read from the runners module's source:
+    a runner often hands the job to a helper that reads the device)"""
     import importlib
     import inspect
     runners = importlib.import_module(f"regbench.studies.{studies.study_of()[experiment]}.runners")
-    return "job.device" in inspect.getsource(runners.RUNNERS[experiment])
+    return "job.device" in inspect.getsource(runners)
 
 
 def fit(runs) -> dict:
     points = pd.concat([job_points(Path(d), c) for d, c in runs], ignore_index=True)
+    points["uses_device"] = points.experiment.map(uses_device)
+    # a bare job of each kind (torch on the device or not): the cheapest job measured
+    floor = points.groupby("uses_device")[["cpu_s"]].min()
     out = {}
     for exp, p in points.groupby("experiment"):
-        cpu0, cpu1 = line(p, "time_units", "cpu_s")
-        rss0, rss1 = line(p, "memory_units", "rss_mb")
-        out[exp] = {"cpu_s": round(cpu0, 3), "cpu_s_per_unit": float(f"{cpu1:.4g}"), "rss_mb": round(rss0, 1),
-                    "mb_per_unit": float(f"{rss1:.4g}"), "uses_device": uses_device(exp),
-                    "jobs": len(p), "units": [float(p.time_units.min()), float(p.time_units.max())]}
+        cpu0, cpu1 = line(p, floor.loc[p.uses_device.iloc[0]].cpu_s)
+        # memory: flat at the largest peak. Measured peaks (120-1200 MB) are set by what a job
+        # imports, not by its seeds: between the tiny and the 2-seed default-size runs they
+        # move less than their scatter, so no per-unit slope could be fitted.
+        rss0, rss1 = float(p.rss_mb.max()), 0.0
+        out[exp] = {"cpu_s": round(float(cpu0), 3), "cpu_s_per_unit": float(f"{cpu1:.4g}"),
+                    "rss_mb": round(float(rss0), 1), "mb_per_unit": float(f"{rss1:.4g}"),
+                    "uses_device": uses_device(exp), "jobs": int(len(p)),
+                    "units": [float(p.time_units.min()), float(p.time_units.max())],
+                    "memory_units": [float(p.memory_units.min()), float(p.memory_units.max())]}
     return dict(sorted(out.items()))
 
 
@@ -101,13 +121,13 @@ def measured(cmd, cwd) -> dict:
     return {"cpu_s": round(float(cpu), 2), "rss_mb": round(float(rss), 1)}
 
 
-def rules(run_dir: Path, configfile) -> dict:
+def rules(run_dir: Path, configfile, only=None) -> dict:
     """Rerun one job of each non-experiment rule of a finished run and measure it. The CPU time
     includes Snakemake's own start-up (a few seconds): an upper bound for the rule's job."""
-    cfg = load_config(configfile)
+    cfg = load_config(run_dir, configfile)
     R = cfg["results"]
     exp = next(iter(cfg["experiments"]))
-    design = next(iter(sorted(cfg["designs"])))
+    design = next(iter(sorted(jobs.seeds_needed(cfg))))  # a design some experiment stores
     fig = next(n for n, f in studies.figures().items() if set(f.tables) <= set(cfg["experiments"]))
     targets = {"data": f"{R}/data/{design}.npz", "aggregate": f"{R}/tables/{exp}.parquet",
                "figure": f"{R}/{studies.figures()[fig].path(fig)}", "provenance": f"{R}/tables/metadata.json",
@@ -116,14 +136,16 @@ def rules(run_dir: Path, configfile) -> dict:
     base = [snakemake, "-s", str(ROOT / "Snakefile"), "-d", str(run_dir), "--cores", "1", "--quiet"]
     if configfile:
         base += ["--configfile", str(Path(configfile).resolve())]
-    out = {}
+    base += ["--config", f"results={R}"]
+    out = yaml.safe_load(OUT.read_text()).get("rules", {}) if OUT.exists() else {}
     for rule, target in targets.items():
-        out[rule] = measured(base + [target, "--forcerun", target, "--allowed-rules", rule], run_dir)
-        if rule == "data":  # what writing the arrays costs per MB (the data rule scales with them)
-            d = cfg["designs"][design]
-            seeds = max(p["seeds"] for e, p in cfg["experiments"].items() if studies.stored_design(e, p) == design)
-            mb = 8 * (4 * d["p"] ** 2 + 2 * seeds * (d["n_train"] + d["n_val"] + d["n_test"]) * d["p"]) / 2**20
-            out[rule]["cpu_s_per_mb"] = round(out[rule]["cpu_s"] / max(mb, 1.0), 3)
+        if only and rule not in only:
+            continue
+        try:
+            out[rule] = measured(base + ["--forcerun", target, "--allowed-rules", rule, "--", target], run_dir)
+        except RuntimeError as e:  # keep the rule's previous value; say so
+            print(f"{rule}: not measured, previous value kept\n{e}", file=sys.stderr)
+            continue
     return out
 
 
@@ -140,12 +162,13 @@ def main(argv=None) -> int:
     ap.add_argument("--run", nargs="+", action="append", required=True, metavar=("DIR", "CONFIGFILE"),
                     help="a run's working directory and the --configfile it used")
     ap.add_argument("--note", default="", help="how and where the runs were made (stored with the numbers)")
+    ap.add_argument("--only", nargs="+", help="rules: measure only these rules (the others keep their values)")
     args = ap.parse_args(argv)
     runs = [(r[0], r[1] if len(r) > 1 else None) for r in args.run]
     if args.what == "fit":
         write("experiments", fit(runs), args.note)
     else:
-        write("rules", rules(Path(runs[0][0]), runs[0][1]), args.note)
+        write("rules", rules(Path(runs[0][0]), runs[0][1], args.only), args.note)
     print(OUT.read_text())
     return 0
 

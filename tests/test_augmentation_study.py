@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {"seeds": 2, "sweep": {"dataset": ["digits", "shapes"], "n_train": [20, 40]}, "chunk_size": 2,
-        "epochs": 2, "mix_epochs": 3, "batch_size": 8, "n_test": 40, "widths": [2, 3], "n_examples": 1}
+        "epochs": 2, "mix_epochs": 3, "min_steps": 8, "batch_size": 8, "n_test": 40, "widths": [2, 3], "n_examples": 1}
 
 
 def cfg_with(params: dict | None = None) -> dict:
@@ -39,7 +39,8 @@ def cfg_with(params: dict | None = None) -> dict:
 def test_schema_defaults_and_errors():
     p = cfg_with({})["experiments"]["augmentation"]
     assert p["arms"]["none"] == {"kind": "none"} and p["arms"]["mixup"]["alpha"] == 0.2
-    assert p["affine"]["digits"]["degrees"] == 10.0 and p["affine"]["shapes"]["scale"] == [0.65, 1.2]
+    assert p["affine"]["wide"] == {"shapes": {"degrees": 180.0, "translate": 0.15, "scale": [0.65, 1.2]}}
+    assert p["arms"]["affine"] == {"kind": "affine", "ranges": "mild"} and p["arms"]["affine_wide"]["ranges"] == "wide"
     assert config.n_chunks("augmentation", p) == 5
     assert {"dataset": "shapes", "n_train": 800} in config.chunk_points(p, 4)
     for bad in ({"arms": {"affine": {"kind": "affine"}}},            # no 'none' baseline
@@ -166,15 +167,17 @@ def tiny_table():
 def test_runner_tidy_and_deterministic(tiny_table):
     df = tiny_table
     scores = df[df.metric.isin(["acc", "nll", "ece"])]
-    assert set(scores.split) == {"train", "test", "test_iid"}
-    assert set(scores.arm) == {"none", "affine", "flip", "mixup", "mixup_a1", "cutmix"}
-    # 2 datasets x 2 sizes x 6 arms x 2 seeds, 3 metrics, splits: digits 2, shapes 3
-    assert len(scores) == 2 * 6 * 2 * 3 * (2 + 3)
+    assert set(scores.split) == {"train", "train_aug", "test", "test_iid"}
+    assert set(scores.arm) == {"none", "affine", "affine_wide", "flip", "mixup", "mixup_a1", "cutmix"}
+    assert "affine_wide" not in set(scores[scores.dataset == "digits"].arm)
+    # 2 sizes x 2 seeds; digits 6 arms (no wide affine), shapes 7; 3 metrics on train and the tests (digits 1,
+    # shapes 2), accuracy alone on train_aug
+    assert len(scores) == 2 * 2 * (6 * (3 * 2 + 1) + 7 * (3 * 3 + 1))
     acc = scores[scores.metric == "acc"].value
     assert acc.between(0, 1).all()
     ex = df[df.split == "example"]
     assert set(ex.n_train) == {20} and ex.feature.notna().all()
-    assert len(ex[(ex.metric == "pixel") & (ex.dataset == "shapes")]) == 6 * 1 * 144
+    assert len(ex[(ex.metric == "pixel") & (ex.dataset == "shapes")]) == 7 * 1 * 144
     labels = ex[ex.metric == "label"].groupby(["dataset", "arm", "example"]).value.sum()
     np.testing.assert_allclose(labels.to_numpy(), 1.0, atol=1e-6)
     cfg = cfg_with()
@@ -211,12 +214,14 @@ SIZES = (50, 100, 200, 400)
 
 
 def synthetic(effects: dict, seeds: int = 6, noise: float = 0.002, skip=(), shifted: dict | None = None,
-              overlap: float = 0.0) -> pd.DataFrame:
+              overlap: float = 0.0, unfit: dict | None = None) -> pd.DataFrame:
     """A results table where arm accuracy = none + effects[arm](dataset, n) + small noise; (dataset, arm) in skip left out.
     Shapes rows on the in-distribution split (test_iid) and the shifted one (test, with `shifted` effects, default the
-    same); digits rows carry the resample overlap `overlap`."""
-    arms = {"none": ("none", np.nan), "affine": ("affine", np.nan), "flip": ("flip", np.nan),
+    same); digits rows carry the resample overlap `overlap`; accuracy on each arm's own training set 0.99, or
+    unfit[(dataset, arm, n)]."""
+    arms = {"none": ("none", np.nan), "affine": ("affine", np.nan), "affine_wide": ("affine", np.nan), "flip": ("flip", np.nan),
             "mixup": ("mixup", 0.2), "mixup_a1": ("mixup", 1.0), "cutmix": ("cutmix", 1.0)}
+    ranges = {"affine": "mild", "affine_wide": "wide"}
     r = np.random.default_rng(0)
     rows = []
     for ds in ("digits", "shapes"):
@@ -224,14 +229,17 @@ def synthetic(effects: dict, seeds: int = 6, noise: float = 0.002, skip=(), shif
             for s in range(seeds):
                 base = 0.8 + 0.02 * r.standard_normal()
                 for arm, (kind, alpha) in arms.items():
-                    if (ds, arm) in skip:
+                    if (ds, arm) in skip or (ds, arm) == ("digits", "affine_wide"):
                         continue
                     for split, eff_of in ((("test", effects),) if ds == "digits" else
                                           (("test_iid", effects), ("test", shifted or effects))):
                         eff = eff_of.get(arm, lambda ds, n: 0.0)(ds, n) if arm != "none" else 0.0
                         for metric, v in (("acc", base + eff + noise * r.standard_normal()), ("nll", 0.5 - eff)):
-                            rows.append(dict(dataset=ds, n_train=n, arm=arm, kind=kind, alpha=alpha, seed=s,
-                                             split=split, metric=metric, value=v))
+                            rows.append(dict(dataset=ds, n_train=n, arm=arm, kind=kind, ranges=ranges.get(arm, ""),
+                                             alpha=alpha, seed=s, split=split, metric=metric, value=v))
+                    fit_split = "train_aug" if kind in ("affine", "flip") else "train"
+                    rows.append(dict(dataset=ds, n_train=n, arm=arm, kind=kind, ranges=ranges.get(arm, ""), alpha=alpha,
+                                     seed=s, split=fit_split, metric="acc", value=(unfit or {}).get((ds, arm, n), 0.99)))
             rows.append(dict(dataset=ds, n_train=n, arm="none", kind="none", alpha=np.nan, seed=0, split="design",
                              metric="resample_overlap", value=overlap if ds == "digits" else 0.0))
     return pd.DataFrame(rows)
@@ -241,7 +249,7 @@ def shrinking(big):  # helps, less with more data
     return lambda ds, n: big * 50 / n
 
 
-GOOD = {"affine": shrinking(0.08), "flip": lambda ds, n: -0.05 if ds == "digits" else 3 / n,
+GOOD = {"affine": shrinking(0.08), "affine_wide": shrinking(0.08), "flip": lambda ds, n: -0.05 if ds == "digits" else 3 / n,
         "mixup": shrinking(0.1), "mixup_a1": shrinking(0.1), "cutmix": shrinking(0.1)}
 
 
@@ -298,14 +306,14 @@ def test_shifted_row_reaches_each_verdict_and_stays_out_of_n14():
     rows = lambda df: evaluate({"augmentation": df}).set_index("id")  # noqa: E731
     good = rows(synthetic(GOOD))
     assert good.loc["N14e"].verdict == "supported" and good.loc["N14"].verdict == "supported"
-    hurt = {"affine": lambda ds, n: -0.04, "flip": lambda ds, n: -0.04}
+    hurt = {"affine_wide": lambda ds, n: -0.04, "flip": lambda ds, n: -0.04}
     bad = rows(synthetic(GOOD, shifted={**GOOD, **hurt}))
     assert bad.loc["N14e"].verdict == "refuted" and bad.loc["N14"].verdict == "supported"  # E is beside N14
-    tiny = {"affine": lambda ds, n: 0.001, "flip": lambda ds, n: -0.001}
+    tiny = {"affine_wide": lambda ds, n: 0.001, "flip": lambda ds, n: -0.001}
     assert rows(synthetic(GOOD, shifted={**GOOD, **tiny}, noise=0.001)).loc["N14e"].verdict == "equivalent"
-    mixed = {"affine": lambda ds, n: 0.03 if n <= 100 else -0.03, "flip": lambda ds, n: 0.03 if n <= 100 else -0.03}
+    mixed = {"affine_wide": lambda ds, n: 0.03 if n <= 100 else -0.03, "flip": lambda ds, n: 0.03 if n <= 100 else -0.03}
     assert rows(synthetic(GOOD, shifted={**GOOD, **mixed})).loc["N14e"].verdict == "conditional"
-    null = {"affine": lambda ds, n: 0.0, "flip": lambda ds, n: 0.0}
+    null = {"affine_wide": lambda ds, n: 0.0, "flip": lambda ds, n: 0.0}
     assert rows(synthetic(GOOD, shifted={**GOOD, **null}, noise=0.05)).loc["N14e"].verdict == "inconclusive"
     # each part's equivalent: effects far below a point with tight seeds
     flat = rules.parts(synthetic({k: (lambda ds, n: 0.0005) for k in GOOD}, noise=0.0005))
@@ -325,6 +333,80 @@ def test_digits_intervals_use_the_recorded_overlap():
     a0, a1 = rules.parts(synthetic(GOOD))["A"]["cells"], rules.parts(synthetic(GOOD, overlap=0.8))["A"]["cells"]
     sh = lambda c: c[c.dataset == "shapes"].hi.to_numpy()  # noqa: E731
     np.testing.assert_array_equal(sh(a0), sh(a1))
+
+
+def test_in_distribution_parts_read_the_mild_arm_and_the_shifted_row_the_wide_one():
+    # the wide arm losing in distribution (it rotates shapes far beyond their own variation) is reported, not judged
+    wide_hurts = synthetic({**GOOD, "affine_wide": lambda ds, n: -0.2}, shifted=GOOD)
+    p = rules.parts(wide_hurts)
+    assert p["A"]["verdict"] == "supported" and p["B"]["verdict"] == "supported"
+    assert "for reference, not judged: the wide affine arm in distribution shapes/affine_wide" in p["A"]["text"]
+    assert set(p["A"]["cells"].type) == {"affine_mild", "flip"}
+    # ... the mild arm losing in distribution is judged (flip skipped so that it alone decides)
+    mild_hurts = synthetic({**GOOD, "affine": lambda ds, n: -0.04}, skip={("shapes", "flip")})
+    assert rules.parts(mild_hurts)["A"]["verdict"] == "refuted"
+    # the shifted row reads the wide arm: the mild one hurting there changes nothing
+    shifted = rules.parts(synthetic(GOOD, shifted={**GOOD, "affine": lambda ds, n: -0.2}))["E"]
+    assert shifted["verdict"] == "supported" and set(shifted["cells"].type) == {"affine_wide", "flip"}
+
+
+def test_notes_and_figure_say_where_an_arm_did_not_fit():
+    df = synthetic(GOOD, unfit={("shapes", "affine_wide", 50): 0.67, ("digits", "mixup", 50): 0.9})
+    f = rules.fit(df).set_index(["dataset", "arm", "n_train"])
+    assert not f.fit[("shapes", "affine_wide", 50)] and not f.fit[("digits", "mixup", 50)]
+    assert f.fit.sum() == len(f) - 2
+    text = rules.parts(df)["A"]["text"]
+    assert "shapes/affine_wide 0.67, 0.99, 0.99, 0.99 (did not fit at n=50)" in text and "digits/none 0.99" in text
+    assert "digits/affine 0.99, 0.99, 0.99, 0.99 (fit)" in text
+    assert "did not fit" not in rules.parts(synthetic(GOOD))["A"]["text"]
+    assert "did not fit" in figs._accuracy_title(df) and "every arm fit" in figs._accuracy_title(synthetic(GOOD))
+
+
+@pytest.mark.parametrize("batch_size", [8, 32, 64])
+def test_training_length_gives_every_arm_the_minimum_steps(batch_size):
+    p = {**cfg_with({})["experiments"]["augmentation"], "batch_size": batch_size}
+    assert p["min_steps"] == yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["experiments"]["augmentation"]["min_steps"]
+    for n in (2, 20, 50, 100, 200, 400, 800, 1200):
+        per_pass = -(-n // batch_size)
+        for epochs in (p["epochs"], p["mix_epochs"]):
+            ep = exp.epochs_at(p, n, epochs)
+            assert ep * per_pass >= p["min_steps"] and ep >= epochs
+            assert ep == epochs or (ep - 1) * per_pass < p["min_steps"]  # raised no further than needed
+    # cheap where the floor does not bind: the default's largest sizes keep their epochs
+    assert exp.epochs_at({**p, "batch_size": 32}, 800, 40) == 40
+
+
+def test_runner_records_steps_and_fit(tiny_table):
+    """Every arm trains at least min_steps (8 in TINY) at every size, the same within its group, and the
+    runner scores each arm on one draw of its own augmentation of its training set."""
+    st = tiny_table[tiny_table.metric == "steps"]
+    assert (st.value >= TINY["min_steps"]).all()
+    kinds = st.assign(mix=st.kind.isin(["mixup", "cutmix"])).groupby(["dataset", "n_train", "mix"]).value.nunique()
+    assert (kinds == 1).all()
+    at20 = st[(st.n_train == 20) & ~st.kind.isin(["mixup", "cutmix"])].value
+    assert (at20 == 9).all()  # 2 passes of 3 batches = 6 < 8 -> 3 passes
+    aug = tiny_table[tiny_table.split == "train_aug"]
+    none = aug[aug.arm == "none"].set_index(["dataset", "n_train", "seed"]).value
+    clean = tiny_table[(tiny_table.split == "train") & (tiny_table.metric == "acc") & (tiny_table.arm == "none")]
+    np.testing.assert_allclose(none.to_numpy(), clean.set_index(["dataset", "n_train", "seed"]).value[none.index].to_numpy())
+    assert len(rules.fit(tiny_table)) == 2 * (6 + 7)
+
+
+def test_mild_ranges_are_the_configs_and_slight():
+    """The mild arm's ranges are the config's, stated before any result as slight: rotation within +-15 deg,
+    shifts up to 0.1 of the side (one pixel on 8x8 digits and 12x12 shapes), zoom 0.9-1.1; the runner draws within them."""
+    p = cfg_with({})["experiments"]["augmentation"]
+    stated = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["experiments"]["augmentation"]["affine"]["mild"]
+    assert p["affine"]["mild"] == stated
+    for ds, side in (("digits", 8), ("shapes", 12)):
+        assert stated[ds] == {"degrees": 15.0, "translate": 0.1, "scale": [0.9, 1.1]}
+        spec = exp._arm_spec(p["arms"]["affine"], ds, p)
+        assert spec == {"degrees": 15.0, "translate": 0.1, "scale": (0.9, 1.1)}
+        drawn = pd.DataFrame(exp.BatchedAug("affine", 6, rngs(1), **spec).affine_params(2000, side, side))
+        assert drawn.angle.abs().max() <= 15 and drawn.scale.between(0.9, 1.1).all()
+        assert drawn.translate.map(lambda v: max(abs(v[0]), abs(v[1]))).max() == 1
+    assert exp.arms_for(p, "digits") == ["none", "affine", "flip", "mixup", "mixup_a1", "cutmix"]
+    assert "affine_wide" in exp.arms_for(p, "shapes")
 
 
 # ---------------------------------------------------------------- N17: fine-tuning recipe
@@ -455,3 +537,22 @@ def test_n17_clipping_is_judged_against_the_lr_control():
     assert n17(prefer_plain, "N17f").verdict == "supported"
     assert n17(ft_synthetic({**EVERY, "no_clipping_lr0.5": 0.08}), "N17f").verdict == "refuted"
     assert "chosen on validation" in n17(ft_synthetic(disguised), "N17f").note
+
+
+def test_finetune_title_ranks_parts_as_their_rows_judge_them():
+    """The figure title's best part uses each row's reference: clipping against the validation-picked
+    control (N17f), not plain removal; label smoothing (judged on ECE, N17d) is not ranked on accuracy."""
+    effects = {**EVERY, "no_clipping": -0.10, "no_clipping_lr0.5": 0.04, "no_label_smoothing": -0.05, "no_warmup": -0.01}
+    df = ft_synthetic(effects)
+    contrib = ftfigs._contributions(df)
+    assert "label_smoothing" not in contrib and contrib["clipping"] == pytest.approx(0.01, abs=0.003)
+    assert contrib["warmup"] == pytest.approx(0.06, abs=0.003)
+    def title(d):  # the suptitle with its wrapping undone
+        fig = ftfigs.FIGURES["finetune_ablation"].draw({"finetune": d}, "footer")
+        plt.close(fig)
+        return " ".join(fig._suptitle.get_text().split())
+
+    assert "most accuracy, as its ledger row judges it: warmup (full minus no_warmup: +6.0 pts" in title(df)
+    # with the control no better than plain removal, clipping's contribution is plain removal's
+    plain = ft_synthetic({**EVERY, "no_clipping": -0.10, "no_clipping_lr0.5": -0.2})
+    assert "clipping (full minus the no-clipping arm picked on validation: +15.0 pts" in title(plain)

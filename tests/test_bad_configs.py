@@ -372,3 +372,12 @@ def test_a_table_changed_behind_the_workflows_back_is_refused(tmp_path):
     with pytest.raises(checks.TableError, match=r"cannot be read \(.*\); rebuild it"):
         checks.load_checked([path], {"experiments": {NAME: PARAMS}})  # no checksums: the reader's error, named
 
+
+
+@pytest.mark.skipif(_cuda(), reason="CUDA present")
+def test_cuda_is_checked_where_the_jobs_run_not_on_a_cluster_login_node(schema):
+    cfg = yaml.safe_load(TINY_TEXT)
+    cfg["device"] = "cuda"
+    with pytest.raises(config.ConfigError, match="device: cuda"):
+        config.validate(cfg, schema)
+    assert config.validate(cfg, schema, local=False)["device"] == "cuda"

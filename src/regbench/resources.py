@@ -5,13 +5,15 @@ proportional to its work units, both per experiment:
 
     units = seeds x grid points in the chunk x the work keys it has (epochs, steps, ...)
 
-Per experiment, the CPU-seconds and megabytes per unit were measured on one run
-(benchmarks/measure_resources.py reads its results/benchmarks/*.tsv) and are stored as
-data in workflow/resources.yaml with the params they were measured at; this module scales
-them to any config. Run time is estimated in CPU-seconds of one thread (every job runs on
-`threads` = 1 by default), which on an idle core is its wall time; declared values carry a
-safety factor, since a model this simple misses what it does not count (image size, cv
-folds, a busy node).
+Per experiment, the fixed part and the cost per unit (CPU-seconds, peak MB) were fitted to
+the benchmark files of measured runs (benchmarks/measure_resources.py reads their
+results/benchmarks/*.tsv) and are stored as data in workflow/resources.yaml with the units
+they were measured at; this module scales them to any config. Run time is estimated in
+CPU-seconds of one thread (every job runs on `threads` = 1 by default), which on an idle
+core is its wall time. The work keys multiply even where the work adds (epochs of training
+plus MC samples at evaluation), so extrapolating far beyond the measured units
+overestimates; and it misses what it does not count (image size, cv folds, a busy node):
+declared values carry safety factors.
 
 GPU: a job whose runner puts tensors on the config's device (`uses_device` in the data)
 asks for one GPU when that device is CUDA: `device: cuda`, or `auto` on a machine with an
@@ -41,6 +43,10 @@ MIN_RUNTIME_MIN = 2    # shortest request: one job's start-up on a busy node
 # assumption until the device check measures it (benchmarks/device_check.sh prints the
 # tiny workflow's peak RSS on CUDA next to what was declared).
 CUDA_HOST_MB = 2048
+# Drawing and writing a design's datasets, per MB of float64 arrays: assumed 20 MB/s on one
+# core (numpy's normal draws alone run at ~100 MB/s); the tiny config's data are too small
+# (< 1 MB) to measure it.
+DATA_S_PER_MB = 0.05
 
 
 @functools.cache
@@ -75,16 +81,15 @@ def units(params: dict, chunk: int = 0) -> dict:
     return {"time": models * _factor(params), "memory": models}
 
 
-COEFFICIENTS = ("cpu_s", "cpu_s_per_unit", "rss_mb", "mb_per_unit")
-
-
 def _coefficients(coef: dict, experiment: str) -> dict:
-    # An experiment not measured yet gets the largest of each coefficient over the measured
-    # ones: generous until benchmarks/measure_resources.py is run again.
+    # An experiment not measured yet is sized as the largest job measured, flat (units of
+    # different experiments do not compare): until benchmarks/measure_resources.py is run again.
     per = coef["experiments"]
     if experiment in per:
         return per[experiment]
-    return {**{k: max(e[k] for e in per.values()) for k in COEFFICIENTS}, "uses_device": True}
+    return {"cpu_s": max(e["cpu_s"] + e["cpu_s_per_unit"] * e["units"][1] for e in per.values()), "cpu_s_per_unit": 0.0,
+            "rss_mb": max(e["rss_mb"] + e["mb_per_unit"] * e["memory_units"][1] for e in per.values()),
+            "mb_per_unit": 0.0, "uses_device": True}
 
 
 def estimate(coef: dict, experiment: str, params: dict, chunk: int = 0) -> dict:
@@ -133,7 +138,7 @@ def data_job(coef: dict, design: dict, seeds: int) -> dict:
     arrays_mb = 8 * (4 * design["p"] ** 2 + 2 * seeds * rows * design["p"]) / 2**20  # as regbench.config sizes it
     base = coef["rules"]["data"]
     return {"mem_mb": declare_mem_mb(base["rss_mb"] + arrays_mb),
-            "runtime": declare_runtime_min(base["cpu_s"] + base["cpu_s_per_mb"] * arrays_mb)}
+            "runtime": declare_runtime_min(base["cpu_s"] + DATA_S_PER_MB * arrays_mb)}
 
 
 def rule_job(coef: dict, rule: str) -> dict:

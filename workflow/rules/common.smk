@@ -21,7 +21,11 @@ _DEFAULT = Path(workflow.basedir) / "config" / "config.yaml"
 _EXTRA = [Path(f) for f in workflow.config_settings.configfiles
           if Path(f).resolve() != _DEFAULT.resolve()]
 _SCHEMA = rbconfig.load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-_validated = rbconfig.validate(rbconfig.load(_DEFAULT, _EXTRA, dict(workflow.config_settings.config)), _SCHEMA)
+# A cluster executor plans on a login node that may have no GPU: `device: cuda` is then
+# checked where the jobs run, not here.
+_LOCAL = workflow.executor_plugin is None or workflow.executor_plugin.common_settings.local_exec
+_validated = rbconfig.validate(rbconfig.load(_DEFAULT, _EXTRA, dict(workflow.config_settings.config)), _SCHEMA,
+                               local=_LOCAL)
 # Scripts see snakemake.config: the same values the DAG was built from.
 config.clear()
 config.update(_validated)

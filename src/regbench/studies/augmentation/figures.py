@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from regbench.studies.augmentation.claims import LABEL_CHANGING, PRIMARY, cells, gains, overlaps, parts
+from regbench.studies.augmentation.claims import FIT_ACC, LABEL_CHANGING, PRIMARY, cells, fit, gains, overlaps, parts
 from regbench.figures import SEQ, Figure, finish, new
 from regbench.stats import mean_ci
 
@@ -23,6 +23,8 @@ def _arms(df):
 
 def _label(df, arm):
     r = df[df.arm == arm].iloc[0]
+    if r.kind == "affine":
+        return f"{arm} ({r.get('ranges') or 'mild'} ranges)"
     if r.kind in ("mixup", "cutmix") and not np.isnan(r.alpha):
         return f"{arm} ({r.kind}, alpha {r.alpha:g})"
     return arm if arm == r.kind else f"{arm} ({r.kind})"
@@ -39,6 +41,7 @@ def accuracy(t, footer):
     panels = _panels(df)
     fig, axes = new(ncols=len(panels), nrows=2, width=4.3, height=3.5)
     ov = overlaps(df)  # digits seeds re-split one data set: corrected intervals, as the verdicts use
+    fitted = fit(df).set_index(["dataset", "arm", "n_train"]).fit
     for j, (ds, split, title) in enumerate(panels):
         acc = df[(df.metric == "acc") & (df.dataset == ds) & (df.split == split)]
         g = gains(df, "acc", split)
@@ -53,8 +56,11 @@ def accuracy(t, footer):
                                                                       index=["m", "lo", "hi"])).unstack()
             style = dict(color=colors[arm], marker="o", ms=3.5, lw=2.2 if arm == "none" else 1.3,
                          ls="--" if arm in [a for a in arms if df[df.arm == a].kind.iloc[0] in LABEL_CHANGING.get(ds, ())] else "-")
-            ax.errorbar(st.index * (1 + 0.02 * (i - len(arms) / 2)), st.m, yerr=[st.m - st.lo, st.hi - st.m],
-                        capsize=2, label=_label(df, arm), **style)
+            x = st.index * (1 + 0.02 * (i - len(arms) / 2))
+            ax.errorbar(x, st.m, yerr=[st.m - st.lo, st.hi - st.m], capsize=2, label=_label(df, arm), **style)
+            # open markers: sizes where the arm did not fit its own training set (underfitting, not regularization)
+            miss = np.array([not fitted.get((ds, arm, n), True) for n in st.index], bool)
+            ax.plot(x[miss], st.m.to_numpy()[miss], "o", ms=6, mew=1.5, mfc="white", mec=colors[arm], ls="none", zorder=5)
             if arm != "none":
                 cc = c[c.arm == arm]
                 bx.errorbar(cc.n_train * (1 + 0.02 * (i - len(arms) / 2)), 100 * cc["mean"],
@@ -73,7 +79,10 @@ def accuracy(t, footer):
             a_.set_xticklabels([str(int(n)) for n in ns])
             a_.minorticks_off()
     # one legend beside the panels: inside an axes it hid points (the flip at n=200)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    legend = {}  # every arm once, from whichever panel has it (the wide affine arm is not on digits)
+    for ax in axes[0]:
+        legend.update({lab: h for h, lab in zip(*ax.get_legend_handles_labels()) if lab not in legend})
+    handles, labels = list(legend.values()), list(legend)
     axes[0, -1].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return finish(fig, _accuracy_title(df), footer)
 
@@ -83,17 +92,24 @@ def _accuracy_title(df):
     a, d = p["A"]["cells"], p["D"]["cells"]
     bits = []
     for ds in ("digits", "shapes"):
-        aff = a[(a.dataset == ds) & (a.kind == "affine")].sort_values("n_train")
+        aff = a[(a.dataset == ds) & (a.type == "affine_mild")].sort_values("n_train")
         if len(aff):
             lo_n, hi_n = aff.iloc[0], aff.iloc[-1]
-            bits.append(f"{ds}: affine {100 * lo_n['mean']:+.1f} pts at n={int(lo_n.n_train)}, "
+            bits.append(f"{ds}: mild affine {100 * lo_n['mean']:+.1f} pts at n={int(lo_n.n_train)}, "
                         f"{100 * hi_n['mean']:+.1f} at n={int(hi_n.n_train)}")
     e = p["E"]["cells"]
-    e = e[e.kind == "affine"].sort_values("n_train")
+    e = e[e.type == "affine_wide"].sort_values("n_train")
     if len(e):
-        bits.append(f"shapes shifted test: affine {100 * e['mean'].min():+.1f} to {100 * e['mean'].max():+.1f} pts")
+        bits.append(f"shapes shifted test: wide affine {100 * e['mean'].min():+.1f} to {100 * e['mean'].max():+.1f} pts")
     if len(d):
         bits.append(f"label-changing flip on digits {100 * d['mean'].max():+.1f} to {100 * d['mean'].min():+.1f} pts")
+    f = fit(df)
+    if len(f):
+        miss = f[~f.fit]
+        bits.append("every arm fit its training set" if miss.empty else
+                    "open markers: did not fit (" + ", ".join(f"{r.dataset}/{r.arm} n={int(r.n_train)}"
+                                                              for r in miss.head(4).itertuples())
+                    + (f" and {len(miss) - 4} more" if len(miss) > 4 else "") + ")")
     return ("Augmentation vs none, in-distribution test (paired over seeds): " + "; ".join(bits) if bits
             else "Augmentation vs none")
 
@@ -114,12 +130,14 @@ def regularization(t, footer):
         for i, arm in enumerate(show):
             style = dict(color=colors[arm], marker="o", ms=3.5, lw=2.2 if arm == "none" else 1.3, capsize=2)
             for ax, s, col in ((axes[0, j], gap[gap.arm == arm], "gap"), (axes[1, j], nll[nll.arm == arm], "value")):
+                if s.empty:  # an arm that does not run on this dataset (the wide affine on digits)
+                    continue
                 st = s.groupby("n_train")[col].apply(lambda v: pd.Series(mean_ci(v.to_numpy()), index=["m", "lo", "hi"])).unstack()
                 ax.errorbar(st.index * (1 + 0.02 * (i - len(show) / 2)), st.m, yerr=[st.m - st.lo, st.hi - st.m],
                             label=_label(df, arm), **style)
         axes[0, j].set_ylabel("train - test accuracy\n(train images un-augmented)")
         axes[1, j].set_ylabel("test NLL (nats per image)")
-        axes[0, j].set_title(f"{ds}: generalization gap" + (" (wide-nuisance test)" if ds == "shapes" else ""))
+        axes[0, j].set_title(f"{ds}: generalization gap" + (" (narrow-nuisance test)" if ds == "shapes" else ""))
         axes[1, j].set_title(f"{ds}: test negative log-likelihood")
         for ax in axes[:, j]:
             ax.set_xscale("log")
@@ -128,7 +146,10 @@ def regularization(t, footer):
             ax.set_xticks(ns)
             ax.set_xticklabels([str(int(n)) for n in ns])
             ax.minorticks_off()
-    axes[0, 0].legend(fontsize=7)
+    legend = {}  # every arm once, from whichever panel has it (the wide affine arm is not on digits)
+    for ax in axes[0]:
+        legend.update({lab: h for h, lab in zip(*ax.get_legend_handles_labels()) if lab not in legend})
+    axes[0, 0].legend(list(legend.values()), list(legend), fontsize=7)
     # the title reports what the panels show: each mix arm's change of the gap and of the test NLL vs none
     acc = df[(df.metric == "acc") & df.split.isin(["train", "test", "test_iid"])]
     w = acc.pivot_table(index=["dataset", "n_train", "seed", "arm"], columns="split", values="value")
@@ -159,16 +180,17 @@ def examples(t, footer):
                 ax = axes[r, j * m + e]
                 s = ex[(ex.dataset == ds) & (ex.arm == arm) & (ex.example == e)]
                 pix = s[s.metric == "pixel"].sort_values("feature").value.to_numpy()
-                side = int(round(np.sqrt(len(pix))))
-                ax.imshow(pix.reshape(side, side), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-                lab = s[s.metric == "label"].sort_values("value", ascending=False)
-                txt = " ".join(f"{int(f)}" if v > 0.999 else f"{int(f)}:{v:.2f}" for f, v in zip(lab.feature, lab.value))
-                ax.set_title(txt, fontsize=6, pad=2)
+                if len(pix):  # else an arm that does not run on this dataset (the wide affine on digits): blank
+                    side = int(round(np.sqrt(len(pix))))
+                    ax.imshow(pix.reshape(side, side), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+                    lab = s[s.metric == "label"].sort_values("value", ascending=False)
+                    txt = " ".join(f"{int(f)}" if v > 0.999 else f"{int(f)}:{v:.2f}" for f, v in zip(lab.feature, lab.value))
+                    ax.set_title(txt, fontsize=6, pad=2)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 for sp in ax.spines.values():
                     sp.set_visible(False)
-                if e == 0:
+                if e == 0 and j == 0:  # arm names once, at the left: between the blocks they squeezed the images
                     ax.set_ylabel(arm, fontsize=7, rotation=0, ha="right", va="center")
     names = ", ".join(f"{i} {c}" for i, c in enumerate(SHAPE_CLASSES))
     return finish(fig, "Training images under each augmentation, label or soft-label weights above each image "
@@ -183,7 +205,9 @@ FIGURES = {
                                     "over seeds (bottom; digits: the corrected resampled t, seeds re-split one data set); "
                                     "digits (held-out test), shapes trained on narrow nuisances and tested on narrow ones "
                                     "(in distribution, claim N14) and on wide ones (shifted, claim N14e); dashed: the "
-                                    "label-changing flip on digits, the negative control (claim N14)."),
+                                    "label-changing flip on digits, the negative control (claim N14); open markers: "
+                                    f"sizes where the arm's accuracy on its own (augmented) training set is below {FIT_ACC:g}, "
+                                    "i.e. it did not fit."),
     "augmentation_regularization": Figure(["augmentation"], regularization,
                                           "Mixup and CutMix as regularizers: the gap between clean training accuracy and "
                                           "test accuracy, and the test negative log-likelihood, against training-set size, "

@@ -22,6 +22,15 @@ Data (regbench.images):
           shift an invariance-encoding augmentation should bridge; "test_iid"
           with the training (narrow) nuisances.
 
+Affine arms name a range set (config `affine`): mild (slight transforms, about the
+data's own variation: the in-distribution question) or wide (shapes' test nuisances:
+the shifted test); an arm runs only on the datasets its set gives ranges for.
+
+Training length: passes = max(epochs, ceil(min_steps / batches per pass)) (mixup and
+CutMix from mix_epochs), so that small training sets still give every arm min_steps
+optimizer steps; split "train_aug" scores each arm on one draw of its own augmentation
+of its training set, to show whether it fit.
+
 Augmentations. ``BatchedAug`` applies the transforms of
 ``regbench.images.augmentation`` (torchvision v2 semantics and parameter
 distributions) to S models' batches in one call: x [S, b, C, H, W]. The
@@ -182,14 +191,34 @@ class BatchedAug:
 
 # ---------------------------------------------------------------- training
 def _arm_spec(arm: dict, dataset: str, params: dict) -> dict:
-    """An arm's transform parameters (affine: the dataset's ranges)."""
+    """An arm's transform parameters (affine: its range set's ranges for the dataset)."""
     kind = arm["kind"]
-    extra = {k: v for k, v in arm.items() if k != "kind"}
+    extra = {k: v for k, v in arm.items() if k not in ("kind", "ranges")}
     if kind == "affine":
-        extra = {**params["affine"][dataset], **extra}
+        extra = {**params["affine"][_ranges(arm)][dataset], **extra}
         if extra.get("scale") is not None:
             extra["scale"] = tuple(extra["scale"])
     return extra
+
+
+def _ranges(arm: dict) -> str:
+    """An affine arm's range set (mild unless named); '' for other kinds."""
+    return arm.get("ranges", "mild") if arm["kind"] == "affine" else ""
+
+
+def arms_for(params: dict, dataset: str) -> list[str]:
+    """The arms that run on a dataset: an affine arm only where its range set gives that dataset ranges
+    (the wide set exists for shapes' shifted test; wide rotations would turn a digit 6 into a 9)."""
+    arms = params["arms"]
+    return [a for a in arms if arms[a]["kind"] != "affine" or dataset in params["affine"][_ranges(arms[a])]]
+
+
+def epochs_at(params: dict, n_train: int, epochs: int) -> int:
+    """Passes at a training-set size: `epochs`, raised so that the run takes at least min_steps
+    optimizer steps; at small n a fixed number of passes is too few steps for an augmented arm to
+    fit (it sees each image under few draws of its transform). Every arm of a group gets the same."""
+    per_pass = -(-n_train // params["batch_size"])
+    return max(epochs, -(-params["min_steps"] // per_pass))
 
 
 MIX_KINDS = ("mixup", "cutmix")
@@ -227,23 +256,26 @@ def _train_arms(job, dataset: str, n_train: int, names: list, data: dict, steps:
 def train_point(job, dataset: str, n_train: int) -> pd.DataFrame:
     """Train every (seed, arm) model of one grid point; returns the tidy metrics.
 
-    Every arm trains for `epochs` passes over its training set at every size (steps =
-    epochs x batches per pass), mixup and CutMix for `mix_epochs`: soft mixed targets
-    fit more slowly, and a regularizer judged before its arm fits its training set is
-    judged on underfitting. The two groups are two batched models with the same
-    initial weights and batch stream per seed."""
+    Every arm but mixup / CutMix trains for epochs_at(epochs) passes over its training
+    set, mixup and CutMix for epochs_at(mix_epochs): soft mixed targets fit more slowly,
+    and a regularizer judged before its arm fits its training set is judged on
+    underfitting. Both are raised at small n to at least min_steps optimizer steps. The
+    two groups are two batched models with the same initial weights and batch stream per
+    seed. Besides the test splits, every arm is scored on its clean training set ("train")
+    and on one fresh draw of its own augmentation of it ("train_aug"; soft labels scored
+    against their largest weight): whether the arm fit what it trained on."""
     t0, c0 = time.perf_counter(), time.process_time()
     params, root, device = job.params, job.root, job.device
     S, arms = params["seeds"], params["arms"]
     if "none" not in arms:
         raise ValueError("experiments.augmentation.arms needs a 'none' arm (the paired baseline)")
-    names = list(arms)
+    names = arms_for(params, dataset)
     n_test = digits_test_size(params["n_test"], S) if dataset == "digits" else params["n_test"]
     data = cnn.stack_seeds([load(dataset, n_train, n_test, i, root, params["shapes_size"], folds=S) for i in range(S)])
     Xtr, ytr = data["train"]
     per_pass = -(-n_train // params["batch_size"])
     groups = [[a for a in names if arms[a]["kind"] not in MIX_KINDS], [a for a in names if arms[a]["kind"] in MIX_KINDS]]
-    epochs = [params["epochs"], params["mix_epochs"]]
+    epochs = [epochs_at(params, n_train, params["epochs"]), epochs_at(params, n_train, params["mix_epochs"])]
     rows = []
     alpha = {a: float(arms[a].get("alpha", np.nan)) if arms[a]["kind"] in MIX_KINDS else np.nan for a in names}
     for group, ep in zip(groups, epochs):
@@ -251,22 +283,26 @@ def train_point(job, dataset: str, n_train: int) -> pd.DataFrame:
             continue
         model = _train_arms(job, dataset, n_train, group, data, ep * per_pass)
         A = len(group)
-        for split, (X, y) in data.items():
-            ev = cnn.evaluate(model, X.repeat(A, *([1] * (X.ndim - 1))).to(device), y.repeat(A, 1).to(device))
+        splits = {split: (X.repeat(A, *([1] * (X.ndim - 1))), y.repeat(A, 1)) for split, (X, y) in data.items()}
+        splits["train_aug"] = _augmented_train(job, dataset, n_train, group, Xtr, ytr)
+        for split, (X, y) in splits.items():  # model k = a * S + i sees row k
+            ev = cnn.evaluate(model, X.to(device), y.to(device))
             probs = ev["probs"].cpu()
             for k in range(A * S):
                 a, i = divmod(k, S)
                 base = dict(dataset=dataset, n_train=n_train, arm=group[a], kind=arms[group[a]]["kind"],
-                            alpha=alpha[group[a]], seed=i, split=split)
-                rows += [dict(base, metric="acc", value=float(ev["acc"][k])),
-                         dict(base, metric="nll", value=float(ev["nll"][k])),
-                         dict(base, metric="ece", value=calibration.ece(probs[k], y[i]))]
+                            ranges=_ranges(arms[group[a]]), alpha=alpha[group[a]], seed=i, split=split)
+                rows.append(dict(base, metric="acc", value=float(ev["acc"][k])))
+                if split == "train_aug":
+                    continue
+                rows += [dict(base, metric="nll", value=float(ev["nll"][k])),
+                         dict(base, metric="ece", value=calibration.ece(probs[k], y[k]))]
                 if split == "train":
-                    rows.append(dict(base, metric="epochs", value=float(ep)))
+                    rows += [dict(base, metric="epochs", value=float(ep)), dict(base, metric="steps", value=float(ep * per_pass))]
     # seeds re-split digits' 1797 images: the correction their intervals need (shapes are fresh draws)
     overlap = images.resample_overlap(n_train, n_test, images.N_DIGITS) if dataset == "digits" else 0.0
-    rows.append(dict(dataset=dataset, n_train=n_train, arm="none", kind="none", alpha=np.nan, seed=0, split="design",
-                     metric="resample_overlap", value=overlap))
+    rows.append(dict(dataset=dataset, n_train=n_train, arm="none", kind="none", ranges="", alpha=np.nan, seed=0,
+                     split="design", metric="resample_overlap", value=overlap))
     out = [pd.DataFrame(rows)]
     if params["n_examples"] and n_train == min(params["sweep"]["n_train"]):
         out.append(examples(job, dataset, Xtr[0], ytr[0], alpha))
@@ -275,6 +311,20 @@ def train_point(job, dataset: str, n_train: int) -> pd.DataFrame:
     print(f"augmentation {dataset} n={n_train}: train {time.perf_counter() - t0:.1f} s, "
           f"cpu {time.process_time() - c0:.1f} s", flush=True)
     return pd.concat(out, ignore_index=True)
+
+
+def _augmented_train(job, dataset: str, n_train: int, group: list, Xtr: torch.Tensor, ytr: torch.Tensor):
+    """Each arm's own augmentation of its seed's training set, one draw (stream "fit_check", apart from
+    training's): X [A*S, n, ...] and hard labels [A*S, n] (a soft label's largest weight), arm-major."""
+    params, arms, S, C = job.params, job.params["arms"], job.params["seeds"], N_CLASSES[dataset]
+    xs, ys = [], []
+    for a in group:
+        aug = BatchedAug(arms[a]["kind"], C, [job.rng("fit_check", dataset, n_train, a, i) for i in range(S)],
+                         **_arm_spec(arms[a], dataset, params))
+        x, soft = aug(Xtr, ytr)
+        xs.append(x)
+        ys.append(soft.argmax(-1))
+    return torch.cat(xs), torch.cat(ys)
 
 
 def examples(job, dataset: str, X: torch.Tensor, y: torch.Tensor, alpha: dict) -> pd.DataFrame:
@@ -289,10 +339,12 @@ def examples(job, dataset: str, X: torch.Tensor, y: torch.Tensor, alpha: dict) -
     C = N_CLASSES[dataset]
     x, yy = X[None, :m], y[None, :m]
     rows = []
-    for a, arm in params["arms"].items():
+    for a in arms_for(params, dataset):
+        arm = params["arms"][a]
         aug = BatchedAug(arm["kind"], C, [job.rng("examples", dataset, a)], **_arm_spec(arm, dataset, params))
         xa, ya = aug(x, yy)
-        base = dict(dataset=dataset, n_train=int(X.shape[0]), arm=a, kind=arm["kind"], alpha=alpha[a], seed=0, split="example")
+        base = dict(dataset=dataset, n_train=int(X.shape[0]), arm=a, kind=arm["kind"], ranges=_ranges(arm), alpha=alpha[a],
+                    seed=0, split="example")
         for j in range(xa.shape[1]):
             pix = xa[0, j, 0].reshape(-1).numpy()
             rows += [dict(base, example=j, metric="pixel", feature=f, value=float(v)) for f, v in enumerate(pix)]

@@ -1,6 +1,6 @@
 """Figure of the fine-tuning study (N17)."""
 from regbench.figures import SEQ, Figure, finish, new
-from regbench.studies.finetune.claims import RECIPE, ft_cells, ft_parts
+from regbench.studies.finetune.claims import CLIP_REF, N17_PARTS, RECIPE, ft_cells, ft_parts
 
 
 def _ft_order(df):
@@ -9,6 +9,24 @@ def _ft_order(df):
     controls = sorted(a for a in present if str(a).startswith("no_clipping_"))  # clipping's lr / warmup controls
     order = ["full"] + [f"no_{c}" for c in RECIPE] + controls + [f"only_{c}" for c in RECIPE] + ["scratch", "head_only"]
     return [a for a in order if a in present]
+
+
+def _contributions(df) -> dict:
+    """Each accuracy-judged part's mean contribution over sizes, against the reference its ledger row
+    (N17_PARTS) uses: clipping against the validation-picked no_clipping control (N17f), not plain
+    removal; label smoothing is judged on ECE (N17d) and left out of this accuracy ranking."""
+    out = {}
+    for c in RECIPE:
+        _, _, _, a, b, metric, _, _ = N17_PARTS[c]
+        cells = ft_cells(df, a, b) if metric == "acc" and (df.arm == f"no_{c}").any() else None
+        if cells is not None and len(cells):
+            out[c] = cells["mean"].mean()
+    return out
+
+
+def _reference(part: str) -> str:
+    b = N17_PARTS[part][4]
+    return "the no-clipping arm picked on validation" if b == CLIP_REF else b
 
 
 def finetune_ablation(t, footer):
@@ -37,14 +55,13 @@ def finetune_ablation(t, footer):
             ax.set_ylim(len(arms) - 0.5, -0.5)
             ax.set_xlabel(label)
             ax.set_title(f"n = {int(n)} fine-tuning images")
-    p = ft_parts(df)
-    rec = p["recipe"].sort_values("n_train")
-    contrib = {c: p[c]["mean"].mean() for c in RECIPE if c in p}
+    rec = ft_parts(df)["recipe"].sort_values("n_train")
+    contrib = _contributions(df)
     best = max(contrib, key=contrib.get) if contrib else None
     title = ("Full fine-tuning recipe vs baseline: " + ", ".join(f"{100 * r['mean']:+.1f} pts at n={int(r.n_train)}"
                                                            for _, r in rec.iterrows())
-             + (f"; the part whose removal matters most: {best} (full minus no_{best}: {100 * contrib[best]:+.1f} pts, "
-                "mean over n)" if best else "")
+             + (f"; the part that adds most accuracy, as its ledger row judges it: {best} (full minus "
+                f"{_reference(best)}: {100 * contrib[best]:+.1f} pts, mean over n)" if best else "")
              + "; blue: full minus one part, orange: baseline plus one part, red: references")
     return finish(fig, title, footer)
 

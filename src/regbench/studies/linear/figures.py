@@ -1,8 +1,10 @@
 """Figures of the linear-penalty study."""
 import numpy as np
-from matplotlib.ticker import MaxNLocator
+import pandas as pd
 
-from regbench.studies.linear.claims import group_gains, group_trend, sweep_outcomes
+from regbench.data import PLACEMENTS
+from regbench.studies.linear.claims import (EVEN_HIGH, EVEN_LOW, GROUPING_SESOI, NOISE_ZEROED, STABILITY_SESOI, design_cells,
+                                            even_cells, group_gains, group_trend, sweep_outcomes)
 from regbench.figures import COLORS, LABELS, SEQ, Figure, finish, new
 from regbench.stats import mean_ci
 from regbench.tables import select
@@ -150,7 +152,8 @@ def geometry(t, footer):
     ax.set_aspect("equal")
     ax.set_xlabel("w_1")
     ax.set_ylabel("w_2")
-    ax.legend(fontsize=6.5, loc="lower left")
+    # below the panel, not on it: inside, it hides the contours and the OLS point
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax.set_title("one real 2-D fit: loss contours and both balls")
     ax = axes[0, 1]
     styles = {("lasso", "frac_zero"): ("o-", "lasso: share of zero coordinates"),
@@ -176,40 +179,74 @@ def geometry(t, footer):
                        f"{cn.iloc[-1]:.0%}; ridge never zeroes a coordinate", footer)
 
 
+def _design_order(label: str):
+    """Base design first, then by placement (as data.PLACEMENTS) and r."""
+    if label == "base design":
+        return (-1, 0.0)
+    placement, _, r = label.partition(" r=")
+    return (PLACEMENTS.index(placement) if placement in PLACEMENTS else len(PLACEMENTS), float(r or 0))
+
+
+def per_design(cells: dict) -> dict:
+    """Per design (placement, r): mean and 95% interval over seeds of each seed's mean over
+    the design's sweep cells (n, noise); cells as design_cells returns them."""
+    groups = {}
+    for label, series in cells.items():
+        groups.setdefault(label.split(" | ")[0], []).append(series)
+    return {d: mean_ci(pd.concat(groups[d], axis=1).mean(axis=1).dropna()) for d in sorted(groups, key=_design_order)}
+
+
+def _forest(ax, series: dict, designs: list, reference, title: str, xlabel: str):
+    """One row per design, one marker per series (label -> per_design dict), 95% intervals;
+    reference: ('line', x, half-width of the negligible band) or ('band', lo, hi)."""
+    kind, a, b = reference
+    if kind == "band":
+        ax.axvspan(a, b, color="#dddddd", zorder=0, label=f"even: [{a}, {b}]")
+    else:
+        ax.axvline(a, color="k", lw=0.8, ls="--", zorder=0)
+        if b:
+            ax.axvspan(a - b, a + b, color="#eeeeee", zorder=0, label=f"negligible (+-{b:g})")
+    offsets = np.linspace(-0.15, 0.15, len(series)) if len(series) > 1 else [0.0]
+    for (label, (color, marker, values)), dy in zip(series.items(), offsets):
+        y = [i + dy for i, d in enumerate(designs) if d in values]
+        m, lo, hi = (np.array([values[d][k] for d in designs if d in values]) for k in range(3))
+        ax.errorbar(m, y, xerr=[m - lo, hi - m], fmt=marker, color=color, capsize=2, ms=5, label=label)
+    ax.set_ylim(len(designs) - 0.5, -0.5)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
+
+
 def problem1_selection(t, footer):
-    df = t["problem1"]
-    sel = select(df, "sel_freq")
-    fig, axes = new(ncols=2, width=5.4, height=4.0, gridspec_kw={"width_ratios": [2.2, 1]})
-    ax = axes[0, 0]
-    methods = [m for m in ("lasso", "enet") if m in set(sel.method)]
-    mat = np.vstack([sel[sel.method == m].groupby("feature").value.mean().to_numpy() for m in methods])
-    im = ax.imshow(mat, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-    groups = sel[(sel.method == methods[0]) & (sel.seed == 0)].sort_values("feature").group.to_numpy()
-    for j in np.flatnonzero(groups[1:] != groups[:-1]):
-        ax.axvline(j + 0.5, color="w", lw=1.5)
-    for j, g in enumerate(groups):
-        if j == 0 or groups[j - 1] != g:
-            ax.text(j + 0.5, -0.62, g, color="k", fontsize=7, va="bottom")
-    ax.set_yticks(range(len(methods)), [LABELS[m] for m in methods])
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("feature index (true | correlated twins | noise)")
-    fig.colorbar(im, ax=ax, label="bootstrap selection frequency (mean over seeds)")
-    ax = axes[0, 1]
-    st = select(df, "stability_signal", setting="tuned")
-    for i, m in enumerate(methods):
-        v = st[st.method == m].value
-        mean, lo, hi = mean_ci(v)
-        ax.scatter(np.full(len(v), i) + np.linspace(-0.12, 0.12, len(v)), v, s=10, color=COLORS[m], alpha=0.6)
-        ax.errorbar([i + 0.25], [mean], yerr=[[mean - lo], [hi - mean]], fmt="o", color="k", capsize=3)
-    ax.set_xticks(range(len(methods)), [LABELS[m] for m in methods])
-    ax.set_ylabel("Nogueira stability, features 1-30 (dots: seeds)")
-    ax.set_title("selection stability (1 = identical)")
-    coef = select(df, "coef")
-    noise = coef[(coef.group == "noise") & (coef.method == "lasso")]
-    kept = (noise.value != 0).mean()
-    s = st.groupby("method").value.mean()
-    return finish(fig, f"Tuned lasso keeps {kept:.0%} of the noise features; stability on features 1-30: lasso {s.get('lasso', np.nan):.2f}, "
-                       f"elastic net {s.get('enet', np.nan):.2f}", footer)
+    """L7a-d per design: the base design and every (placement, r) of the sweep, each
+    statistic pooled over the design's n x noise cells, with 95% intervals over seeds."""
+    noise = {m: per_design(design_cells(t, "noise_zeroed", m)) for m in ("lasso", "enet")}
+    stab = {s: per_design(design_cells(t, "stability_signal", "enet", "lasso", s, "tuned")) for s in ("tuned", "matched")}
+    cells, _ = even_cells(t)
+    even = per_design(cells) if cells else {}
+    gap = per_design(design_cells(t, "grouping", "enet", "lasso"))
+    designs = sorted(set(noise["lasso"]) | set(stab["tuned"]) | set(even) | set(gap), key=_design_order)
+    fig, axes = new(ncols=4, width=3.3, height=0.42 * len(designs) + 2.6, sharey=True)
+    _forest(axes[0, 0], {f"{LABELS[m]}": (COLORS[m], "o", noise[m]) for m in noise}, designs, ("line", NOISE_ZEROED, 0),
+            f"noise zeroed (L7a lasso, L7d enet)\nclaimed above {NOISE_ZEROED}", "share of noise features zeroed")
+    _forest(axes[0, 1], {"at each tuned lambda": (COLORS["enet"], "o", stab["tuned"]),
+                         "at matched selection size": ("#555555", "s", stab["matched"])}, designs, ("line", 0.0, STABILITY_SESOI),
+            "selection stability (L7b)\nclaimed above 0", "Nogueira stability, elastic net - lasso")
+    _forest(axes[0, 2], {"ridge": (COLORS["ridge"], "o", even)}, designs, ("band", EVEN_LOW, EVEN_HIGH),
+            "even split in a group (L7c)\nclaimed inside the band", "mean |twin w| / mean |source w|")
+    _forest(axes[0, 3], {"elastic net - lasso": (COLORS["enet"], "o", gap)}, designs, ("line", 0.0, GROUPING_SESOI),
+            "groups kept together (L7d)\nclaimed below 0", "|w_s - w_t| / (|w_s| + |w_t|) gap")
+    axes[0, 0].set_yticks(range(len(designs)), designs)
+    axes[0, 0].set_ylabel("design (signal placement, twin correlation r)")
+    above = lambda d: sum(lo > 0 for _, lo, _ in d.values())  # noqa: E731
+    below = lambda d: sum(hi < 0 for _, _, hi in d.values())  # noqa: E731
+    inside = sum(EVEN_LOW <= lo and hi <= EVEN_HIGH for _, lo, hi in even.values())
+    return finish(fig, f"Per design, elastic net's selection is more stable than the lasso's in {above(stab['tuned'])} of "
+                       f"{len(stab['tuned'])} at tuned lambda (less in {below(stab['tuned'])}) and {above(stab['matched'])} at "
+                       f"matched size (less in {below(stab['matched'])}); ridge splits a group evenly in {inside} of {len(even)}; "
+                       f"elastic net keeps groups tighter than the lasso in {below(gap)} of {len(gap)} and zeroes at least "
+                       f"{NOISE_ZEROED:.0%} of the noise in {sum(lo > NOISE_ZEROED for _, lo, _ in noise['enet'].values())} of "
+                       f"{len(noise['enet'])} (95% intervals over seeds; each design pooled over its n x noise cells)", footer)
 
 
 def problem1_error(t, footer):
@@ -362,9 +399,13 @@ FIGURES = {
                        "and their solutions. Right: share of zero coordinates and of 1-sparse (corner) solutions of the "
                        "constrained lasso (and ridge's zero coordinates) as the number of features grows with n = "
                        "rows_per_feature x p, on random dense truths (claim L6)."),
-    "problem1_selection": Figure(["problem1"], problem1_selection,
-                                 "Bootstrap selection frequency of every feature for the validation-tuned lasso and elastic "
-                                 "net, and the Nogueira stability index on features 1-30 (claims L7a-d)."),
+    "problem1_selection": Figure(["problem1", "problem1_sweep"], problem1_selection,
+                                 "Claims L7a-d per design: the base design and each signal placement x twin correlation r of "
+                                 "the sweep (pooled over its n x noise cells). Share of noise features zeroed by the tuned lasso "
+                                 "and elastic net; Nogueira selection stability on the correlated groups, elastic net minus "
+                                 "lasso, at each tuned lambda and at matched selection size; ridge's mean twin over mean source "
+                                 "|weight| in a group against the even band; the normalized source-twin weight gap, elastic net "
+                                 "minus lasso. Mean and 95% Student-t interval over seeds."),
     "problem1_error": Figure(["problem1"], problem1_error,
                              "Test MSE of each tuned method on the Problem 1 design, one dot per seed, mean with 95% "
                              "bootstrap interval (claim L7e)."),

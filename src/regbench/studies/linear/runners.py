@@ -335,23 +335,20 @@ def grouping(w: np.ndarray, blocks: np.ndarray) -> dict:
     """How one fit treats the correlated groups (blocks: per feature, the source of
     its group, -1 outside every group):
 
-    twin_ratio  mean over groups of mean |twin weight| / |source weight| (1 = even;
-                nan where the source is zero)
     grouping    mean over source-twin pairs of |w_s - w_t| / (|w_s| + |w_t|): 0 when
                 the pair moves together, 1 when one of them is zero. Normalized, so it
                 does not shrink just because every weight shrinks; pairs where both
                 are zero are left out (nan if every pair is)
     """
     src = np.flatnonzero((blocks >= 0) & (blocks == np.arange(blocks.size)))
-    ratios, gaps = [], []
+    gaps = []
     for i in src:
         tw = np.abs(w[(blocks == i) & (np.arange(blocks.size) != i)])
         s = abs(w[i])
-        ratios.append(tw.mean() / s if s > 0 else np.nan)
         both = s + tw
         gaps += list(np.abs(s - tw)[both > 0] / both[both > 0])
     mean = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan  # noqa: E731
-    return dict(twin_ratio=mean(np.array(ratios, dtype=float)), grouping=mean(np.array(gaps, dtype=float)))
+    return dict(grouping=mean(np.array(gaps, dtype=float)))
 
 
 def design_blocks(design: dict | None, beta: np.ndarray, sigma_x: np.ndarray) -> np.ndarray:
@@ -459,6 +456,9 @@ def problem1_sweep(job) -> pd.DataFrame:
             base = dict(experiment="problem1_sweep", seed=i, **point)
             rows, fits = _fit_rows(s, d, params, fit_rng, base, blocks)
             out += rows
+            # ridge's weights per design: L7c reads how evenly they split within each group
+            out.append(_rows(**base, method="ridge", feature=np.arange(pop["beta"].size), block=blocks, metric="coef",
+                             value=fits["ridge"][0] / s["scale"]))
             if params["bootstrap"] > 0:
                 out += stability_rows(s, fits, params, seeds.rng(job.root, "sweep-boot", key, i), base, groups, freq=False)
     return pd.concat(out, ignore_index=True)
