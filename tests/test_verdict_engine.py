@@ -170,3 +170,24 @@ def test_calibration_plants_overlapping_resamples_as_the_corrected_t_assumes():
     from regbench.verdict_sim import claim_calibration
     cal = claim_calibration(ledger, reps=1000).set_index("id")
     assert cal.loc["N14a", "power"] < cal.loc["N1", "power"]
+
+
+@pytest.mark.parametrize("family,cells,overlap", [("paired", 1, 0.0), ("paired", 1, 0.4), ("regimes", 4, 0.0),
+                                                  ("regimes", 3, 0.3), ("regimes", 12, 0.0)])
+def test_vectorized_calibration_gives_the_engines_own_verdicts(family, cells, overlap):
+    """The calibration runs the engine's arithmetic on many data sets at once; data set by data
+    set it must give exactly what verdicts.decide / verdicts.regimes give, null and effects
+    of several sizes included (so every verdict occurs)."""
+    from regbench import verdict_sim
+    r = np.random.default_rng(11)
+    for effect in (0.0, 0.3, 0.8, -0.8):
+        x = verdict_sim._planted(family, r, 150, 6, cells, effect, 1.0, overlap)
+        fast = verdict_sim.family_verdicts(family, x, 0.5, overlap)
+        for i in range(len(x)):
+            if family == "paired":
+                _, lo, hi = stats.mean_ci(x[i], overlap=overlap)
+                slow = verdicts.decide(lo, hi, ">", 0.0, 0.5)
+            else:
+                cells_i = {f"c{k}": pd.Series(x[i, k]) for k in range(cells)}
+                slow = verdicts.regimes(cells_i, ">", 0.0, 0.5, overlap=overlap)[0]["verdict"]
+            assert fast[i] == slow, (effect, i, fast[i], slow)

@@ -88,6 +88,16 @@ def early_stopping(t, footer):
 
 
 # ---------------------------------------------------------------- N12
+def _column_position(columns, decay: float) -> float:
+    """Where a decay lies on the grid's column axis: its column, or (for a best decay
+    refined between grid points) interpolated in log decay between its neighbours."""
+    cols = np.asarray(columns, dtype=float)
+    if decay in cols:
+        return float(np.flatnonzero(cols == decay)[0])
+    pos = np.flatnonzero(cols > 0)
+    return float(np.interp(np.log(decay), np.log(cols[pos]), pos)) if decay > 0 else 0.0
+
+
 def adamw_grid(t, footer):
     df = t["adamw_vs_l2"]
     opts = [o for o in (ADAM_L2, ADAMW, SGD) if o in set(df.optimizer)]
@@ -106,7 +116,7 @@ def adamw_grid(t, footer):
                 ax.text(j, i, "div." if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=6,
                         color="k" if np.isfinite(v) and v < vmin + 0.6 * (vmax - vmin) else "w")
         bd = best_decay_per_lr(df, o)
-        ax.plot([list(g.columns).index(d) for d in bd], range(len(bd)), "s", mfc="none", mec="#D55E00", ms=15, mew=1.5)
+        ax.plot([_column_position(g.columns, d) for d in bd], range(len(bd)), "s", mfc="none", mec="#D55E00", ms=15, mew=1.5)
         ax.set_xticks(range(g.shape[1]), [f"{d:g}" for d in g.columns], rotation=45)
         ax.set_yticks(range(g.shape[0]), [f"{lr:g}" for lr in g.index])
         ax.set_xlabel("decay lambda" + (" (shrink lr*lambda per step)" if o == ADAMW else " (lambda*w added to the gradient)"))
