@@ -439,4 +439,5 @@ def n16(t):
               "weight decay under SGD is the L2 row (N10); batch norm and label smoothing have no linear-regression "
               "analogue. Magnitudes depend on the design (sparse truth, p/n and noise of the configured design)")
     return row(f"rows of the Part 10 table (of {len(tab)}: technique rows and the bias ranking) whose measured bias^2 / "
-               "variance changes vs OLS lie in the stated ranges", float(len(held)), np.nan, np.nan, v, note)
+               "variance changes vs OLS lie in the stated ranges", float(len(held)), np.nan, np.nan, v, note,
+               sesoi=ORDER_SESOI)  # in units of the OLS risk: the tolerance of the orderings
