@@ -10,7 +10,7 @@ import yaml
 
 from regbench import config, resources, studies
 
-from .conftest import ROOT, TINY, make_workdir, snakemake
+from .conftest import ROOT, make_workdir, snakemake
 
 COEF_PATH = ROOT / "workflow" / "resources.yaml"
 
@@ -105,15 +105,6 @@ def test_gpu_config_dry_run_lists_memory_runtime_and_gpu_for_every_job(tmp_path)
     for j in jobs:
         assert int(j["mem_mb"]) >= 256 and int(j["runtime"]) >= resources.MIN_RUNTIME_MIN, j
     assert all("gpu" in j for j in jobs if j["rule"] == "experiment")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The tiny config's experiment jobs, run by the workflow (benchmark files included)."""
-    raw = yaml.safe_load(TINY.read_text())
-    wd = make_workdir(tmp_path_factory.mktemp("res"), raw)
-    snakemake(wd, "--cores", "2", *[f"results/tables/{e}.parquet" for e in raw["experiments"]])
-    return wd
 
 
 @pytest.mark.workflow
