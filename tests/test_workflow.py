@@ -164,7 +164,7 @@ def test_two_configs_keep_their_results_apart(run_a, tmp_path):
     wd = copy_run(run_a, tmp_path / "wd")
     other = wd / "results" / "other"
     before = snapshot(wd / "results", other)
-    (wd / "other.yaml").write_text("experiments:\n  geometry: {dims: [2, 4], seeds: 3, n: 30}\n")
+    (wd / "other.yaml").write_text("experiments:\n  geometry: {dims: [2, 4], seeds: 3}\n")
     planned = jobs_planned(snakemake(wd, "-n", "--cores", "2", "--configfile", "other.yaml"))
     assert planned["experiment"] == 1 and "data" not in planned  # exactly the experiments the file lists
     snakemake(wd, "--cores", "2", "--configfile", "other.yaml")
