@@ -22,14 +22,13 @@ noise, test labels are clean) and trains all of its models as one batch:
   F.cross_entropy(label_smoothing=eps) (checked in tests/test_training_study.py).
 """
 import itertools
-import math
 
 import numpy as np
 import pandas as pd
 import torch
 
-from regbench import calibration, cnn, teacher
-from regbench.nets import BatchedOptimizer, MLPSpec, OptimSpec, train
+from regbench import calibration, teacher
+from regbench.nets import MLPSpec, OptimSpec, train
 
 NO_STOPPING = np.inf  # the patience of the arm that trains every epoch
 SPLITS = ("train", "val", "test")
